@@ -1,0 +1,1 @@
+//! berth-build: Dockerfiles to OCI images.

@@ -1,0 +1,1 @@
+//! berth-proto: containerd task v2 protobuf definitions and ttrpc bindings.

@@ -1,0 +1,1 @@
+//! berth-store: content-addressed OCI image store.
