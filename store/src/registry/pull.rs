@@ -146,10 +146,17 @@ fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descripto
     progress.start(&layer.digest, layer.size, "pulling");
     let path = staging.temp_path("layer-");
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).ctx(&path)?;
-    let mut tee = Tee { inner: crate::ProgressReader::new(body.take(layer.size + 1), progress, &layer.digest), out: io::BufWriter::with_capacity(1 << 20, file), cancel, err: None };
+    let mut tee = Tee { inner: crate::ProgressReader::new(body.take(layer.size + 1), progress, &layer.digest), out: io::BufWriter::with_capacity(1 << 20, file), cancel, err: None, count: 0, limit: layer.size };
     let res = unpack::stream_layer(&mut tee, layer.digest.algorithm(), layer.digest.as_str(), |_| Ok(()));
     if let Some(e) = tee.err.take() {
         return Err(Error::io(&path, e));
+    }
+    if res.is_err() {
+        // A blob of the wrong length usually breaks decompression first; name the real cause.
+        let _ = io::copy(&mut tee, &mut io::sink());
+        if tee.count != layer.size {
+            return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: tee.count });
+        }
     }
     let (d, ()) = res?;
     unpack::verify(&d, layer, Some(diff_id))?;
@@ -166,6 +173,8 @@ struct Tee<'a, R> {
     out: io::BufWriter<std::fs::File>,
     cancel: &'a AtomicBool,
     err: Option<io::Error>,
+    count: u64,
+    limit: u64,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
@@ -174,6 +183,10 @@ impl<R: Read> Read for Tee<'_, R> {
             return Err(io::Error::other("cancelled: another layer failed"));
         }
         let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        if self.count > self.limit {
+            return Err(io::Error::other(format!("more than the {} bytes the descriptor says", self.limit)));
+        }
         if let Err(e) = self.out.write_all(&buf[..n]) {
             let msg = e.to_string();
             self.err = Some(e);
