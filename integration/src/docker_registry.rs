@@ -38,9 +38,9 @@ impl Registry {
         let mut tls = String::new();
         let mut ca = None;
         if cfg.tls {
-            let (cert, key) = make_cert(dir.path());
-            tls = format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display());
-            ca = Some(cert);
+            let (ca_cert, _) = make_cert(dir.path());
+            tls = format!("  tls:\n    certificate: {}\n    key: {}\n", dir.path().join("server.pem").display(), dir.path().join("server-key.pem").display());
+            ca = Some(ca_cert);
         }
         let mut auth = String::new();
         if let Some((u, p)) = &cfg.basic_auth {
@@ -81,21 +81,16 @@ impl Drop for Registry {
     }
 }
 
-/// A self-signed certificate for 127.0.0.1 / localhost; returns (cert, key).
+/// A CA and a server certificate it signed for 127.0.0.1 / localhost; returns (ca, key)
+/// where the server's cert + key are written next to them as server.pem / server-key.pem.
 fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(st.success(), "openssl req failed");
-    (cert, key)
+    let run = |args: &[&str]| {
+        let st = Command::new("openssl").args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).status().expect("openssl");
+        assert!(st.success(), "openssl {args:?} failed");
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=berth test CA", "-keyout", "ca-key.pem", "-out", "ca.pem"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server-key.pem", "-out", "server.csr"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem"]);
+    (dir.join("ca.pem"), dir.join("ca-key.pem"))
 }

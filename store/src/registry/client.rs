@@ -102,7 +102,10 @@ impl Client {
         if may_http {
             let http = format!("http://{host}/v2/");
             match verified.get(&http).call() {
-                Ok(resp) => return Ok(Client::from_ping(verified, format!("http://{host}"), r, creds, scopes, &resp)),
+                // Only a registry answer counts: an HTTPS server answers plain HTTP with 400,
+                // and then the HTTPS error is the one to report.
+                Ok(resp) if matches!(resp.status().as_u16(), 200 | 401) => return Ok(Client::from_ping(verified, format!("http://{host}"), r, creds, scopes, &resp)),
+                Ok(resp) => log::debug!("{http}: HTTP {}", resp.status()),
                 Err(e) => last_err = format!("{last_err}; plain HTTP: {e}"),
             }
         }
