@@ -187,14 +187,23 @@ fn serve(img: &FixtureImage, repo: &str, tag: &str, manifest_body: Option<Vec<u8
 }
 
 fn assert_pull_fails(reg: &FakeRegistry, reference: &str, needle: &str) {
+    assert_pull_fails_with(reg, reference, needle, &[]);
+    assert_pull_fails_with(reg, reference, needle, &["--unpack"]);
+}
+
+fn assert_pull_fails_with(reg: &FakeRegistry, reference: &str, needle: &str, flags: &[&str]) {
     let t = TempDir::new("hostile-pull");
     let root = t.path().join("store");
     store_ok(&root, &["images"]);
     let before = store_state(&root);
-    let err = store_err(&root, &["pull", &format!("{}/{reference}", reg.addr)]);
+    let r = format!("{}/{reference}", reg.addr);
+    let mut args = vec!["pull"];
+    args.extend_from_slice(flags);
+    args.push(&r);
+    let err = store_err(&root, &args);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
-    assert_eq!(store_state(&root), before, "failed pull changed the store");
+    assert_eq!(store_state(&root), before, "failed pull {flags:?} changed the store");
 }
 
 fn fixture(t: &TempDir, tamper: &Tamper) -> FixtureImage {
@@ -240,20 +249,38 @@ fn pull_refuses_size_mismatch() {
     assert_pull_fails(&reg, "x/y:v1", "size mismatch");
 }
 
+/// Layers whose digests are right but whose content lies (diff_id, truncated gzip): a plain
+/// pull stores the verified blobs, and the first unpack refuses them without leaving a
+/// snapshot or a destination; `pull --unpack` refuses them before committing anything.
+fn assert_content_refused(tamper: Tamper, needle: &str) {
+    let t = TempDir::new("fix");
+    let img = fixture(&t, &tamper);
+    let reg = serve(&img, "x/y", "v1", None, None);
+    assert_pull_fails_with(&reg, "x/y:v1", needle, &["--unpack"]);
+    let root = t.path().join("store");
+    let r = format!("{}/x/y:v1", reg.addr);
+    store_ok(&root, &["pull", &r]);
+    let before = store_state(&root);
+    for args in [vec!["unpack"], vec!["bundle"], vec!["bundle", "--copy"]] {
+        let dest = t.path().join("dest");
+        let mut a = args.clone();
+        a.push(&r);
+        a.push(dest.to_str().unwrap());
+        let err = store_err(&root, &a);
+        assert!(err.contains(needle) && err.contains(&img.layers[0].0), "{args:?}: {err}");
+        assert!(!dest.exists(), "{args:?} left {dest:?}");
+        assert_eq!(store_state(&root), before, "{args:?} changed the store");
+    }
+}
+
 #[test]
 fn pull_refuses_diff_id_mismatch() {
-    let t = TempDir::new("fix");
-    let img = fixture(&t, &Tamper { wrong_diff_id: Some(0), ..Default::default() });
-    let reg = serve(&img, "x/y", "v1", None, None);
-    assert_pull_fails(&reg, "x/y:v1", "diff_id mismatch");
+    assert_content_refused(Tamper { wrong_diff_id: Some(0), ..Default::default() }, "diff_id mismatch");
 }
 
 #[test]
 fn pull_refuses_truncated_gzip() {
-    let t = TempDir::new("fix");
-    let img = fixture(&t, &Tamper { truncate_gzip: Some(0), ..Default::default() });
-    let reg = serve(&img, "x/y", "v1", None, None);
-    assert_pull_fails(&reg, "x/y:v1", "gzip");
+    assert_content_refused(Tamper { truncate_gzip: Some(0), ..Default::default() }, "gzip");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `Store::pull`: manifest (digest checked against the reference), platform selection, then
 //! config and layers fetched in parallel. Each layer streams once from the socket through
-//! the blob hash into its staging file and, teed, through the decompressor and the diff_id
-//! hash, so nothing is committed unless digest, size and diff_id all match.
+//! the blob hash into its staging file; nothing is committed unless every digest and size
+//! matches. With `unpack`, each layer is then unpacked into its snapshot (diff_id checked)
+//! before the blobs, snapshots and tag are committed together.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,13 +16,17 @@ use crate::error::{Error, IoContext, Result};
 use crate::oci::{self, media, Descriptor, Document, Platform};
 use crate::reference::Reference;
 use crate::store::{select_platform, Image, Store};
-use crate::{unpack, Progress};
+use crate::Progress;
 
 #[derive(Clone, Debug, Default)]
 pub struct PullOptions {
     pub registry: RegistryOptions,
     /// Platform to choose from a multi-platform index (default: the host's).
     pub platform: Option<Platform>,
+    /// Also unpack every layer into its snapshot (checking each diff_id) before anything is
+    /// committed, as `ctr pull` does; without it diff_ids are checked when a layer is first
+    /// unpacked.
+    pub unpack: bool,
 }
 
 impl Store {
@@ -86,12 +91,14 @@ impl Store {
             .collect();
         fetch_layers(&client, &r.repository, &staging, todo, opts.registry.jobs, progress)?;
 
+        let prepared = if opts.unpack { self.snapshots.prepare(&staging, &manifest.layers, &config, progress)? } else { vec![] };
         let name = match (&r.tag, &r.digest) {
             (Some(_), _) => Reference { digest: None, ..r.clone() }.to_string(),
             (None, _) => r.to_string(),
         };
         let lock = self.layout.lock()?;
         staging.commit()?;
+        self.snapshots.commit(&prepared)?;
         self.layout.set_ref(&lock, &name, &desc)?;
         drop(lock);
         for l in &manifest.layers {
@@ -141,13 +148,13 @@ fn fetch_layers(client: &Client, repo: &str, staging: &Staging, todo: Vec<(Descr
     }
 }
 
-fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descriptor, diff_id: &Digest, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
+fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descriptor, _diff_id: &Digest, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
     let body = client.get_blob(repo, &layer.digest)?;
     progress.start(&layer.digest, layer.size, "pulling");
     let path = staging.temp_path("layer-");
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).ctx(&path)?;
     let mut tee = Tee { inner: crate::ProgressReader::new(body.take(layer.size + 1), progress, &layer.digest), out: io::BufWriter::with_capacity(1 << 20, file), cancel, err: None, count: 0, limit: layer.size };
-    let res = unpack::stream_layer(&mut tee, layer.digest.algorithm(), layer.digest.as_str(), |_| Ok(()));
+    let res = crate::digest::HashingReader::new(&mut tee, layer.digest.algorithm()).drain().map(|(d, n, _)| (d, n)).map_err(|e| Error::Registry { url: format!("blob {}", layer.digest), reason: e.to_string() });
     if let Some(e) = tee.err.take() {
         return Err(Error::io(&path, e));
     }
@@ -158,8 +165,13 @@ fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descripto
             return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: tee.count });
         }
     }
-    let (d, ()) = res?;
-    unpack::verify(&d, layer, Some(diff_id))?;
+    let (digest, size) = res?;
+    if size != layer.size {
+        return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: size });
+    }
+    if digest != layer.digest {
+        return Err(Error::DigestMismatch { what: "layer", expected: layer.digest.clone(), actual: digest });
+    }
     let file = tee.out.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
     file.sync_data().ctx(&path)?;
     staging.adopt(layer.digest.clone(), path);

@@ -66,16 +66,12 @@ pub fn stream_layer<T>(blob: impl Read, alg: Algorithm, layer: &str, body: impl 
     };
     let (diff_id, uncompressed, out) = {
         let decoder: Box<dyn Read + '_> = match compression {
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut comp)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(&mut comp).map_err(derr)?),
+            Compression::Gzip => Box::new(Labelled { inner: flate2::bufread::MultiGzDecoder::new(&mut comp), label: "gzip" }),
+            Compression::Zstd => Box::new(Labelled { inner: zstd::stream::read::Decoder::with_buffer(&mut comp).map_err(derr)?, label: "zstd" }),
             Compression::None => Box::new(&mut comp),
         };
         let mut plain = BufReader::with_capacity(BUF, HashingReader::new(decoder, Algorithm::Sha256));
-        let out = body(&mut plain).map_err(|e| match e {
-            // A decompression failure surfaces as an I/O error inside the tar reader.
-            Error::Layer { reason, .. } if compression != Compression::None && reason.contains("reading the layer") => derr(io::Error::other(reason)),
-            other => other,
-        })?;
+        let out = body(&mut plain)?;
         io::copy(&mut plain, &mut io::sink()).map_err(derr)?;
         let (d, n, _) = plain.into_inner().finish();
         (d, n, out)
@@ -83,6 +79,19 @@ pub fn stream_layer<T>(blob: impl Read, alg: Algorithm, layer: &str, body: impl 
     io::copy(&mut comp, &mut io::sink()).map_err(lerr)?;
     let (digest, size, _) = comp.into_inner().finish();
     Ok((LayerDigests { digest, size, diff_id, uncompressed, compression, entries: 0 }, out))
+}
+
+/// Names the decompressor in its errors (and keeps a truncated stream from reading as a
+/// short tar).
+struct Labelled<R> {
+    inner: R,
+    label: &'static str,
+}
+
+impl<R: Read> Read for Labelled<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| io::Error::other(format!("{}: {e}", self.label)))
+    }
 }
 
 /// Apply a layer blob to `root` in `mode`, returning what was measured. Nothing is checked
