@@ -142,7 +142,7 @@ fn cli_verbs_and_errors() {
     assert!(hist.contains("fixture"), "{hist}");
     let err = store_err(&root, &["inspect", "nope:latest"]);
     assert!(err.contains("nope:latest") && err.contains("not found"), "{err}");
-    let err = store_err(&root, &["pull", "UPPER/case"]);
+    let err = store_err(&root, &["pull", "Foo"]);
     assert!(err.contains("invalid reference"), "{err}");
     let o = store(&root, &["rmi", "mine"]);
     assert!(o.status.success());
