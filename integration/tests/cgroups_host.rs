@@ -224,11 +224,18 @@ fn hybrid_hugetlb_goes_to_cgroup2() {
     if !read(u.mountpoint.join("cgroup.controllers")).split_whitespace().any(|c| c == "hugetlb") {
         return skip("hybrid_hugetlb_goes_to_cgroup2", "no hugetlb on the cgroup2 mount");
     }
+    // Applying hugetlb limits enables the controller on the cgroup2 root, as it must; put the
+    // root back the way it was afterwards (best effort: a parallel test may still use it).
+    let root_ctl = u.mountpoint.join("cgroup.subtree_control");
+    let was_enabled = read(&root_ctl).split_whitespace().any(|c| c == "hugetlb");
     let t = TestCgroup::create(&unique_path("huge"));
     t.cg.apply(&resources(r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}"#)).unwrap();
     let dir = t.cg.unified.clone().unwrap();
     assert_eq!(read(dir.join("hugetlb.2MB.max")), "4194304");
     t.destroy_and_check();
+    if !was_enabled {
+        let _ = std::fs::write(&root_ctl, "-hugetlb");
+    }
 }
 
 /// On the host's cgroup2 mount: create, freeze through cgroup.freeze, the eBPF device filter

@@ -26,7 +26,7 @@ pub mod v2;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::LinuxResources;
+pub use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use layout::{Layout, Mode, OwnCgroups};
