@@ -39,18 +39,18 @@ impl TestCgroup {
     /// Plan and create `path` on the host.
     pub fn create(path: &str) -> TestCgroup {
         let req = CgroupRequest { cgroups_path: Some(path), id: "test", systemd: false };
-        let mut cg = Cgroup::plan(&req).expect("plan");
+        let cg = Cgroup::plan(&req).expect("plan");
         cg.create().expect("create");
-        let expect_gone = cg.created.clone();
+        let expect_gone = cg.created.get();
         TestCgroup { cg, expect_gone }
     }
 
     /// Plan and create `path` on a given layout (a v2 layout rooted in a test directory).
     pub fn create_on(path: &str, layout: &Layout) -> TestCgroup {
         let req = CgroupRequest { cgroups_path: Some(path), id: "test", systemd: false };
-        let mut cg = Cgroup::plan_on(&req, layout, || panic!("absolute path")).expect("plan");
+        let cg = Cgroup::plan_on(&req, layout, || panic!("absolute path")).expect("plan");
         cg.create().expect("create");
-        let expect_gone = cg.created.clone();
+        let expect_gone = cg.created.get();
         TestCgroup { cg, expect_gone }
     }
 

@@ -17,6 +17,7 @@ pub mod devices;
 mod fake;
 mod freezer;
 mod fs;
+pub mod record;
 pub mod layout;
 pub mod path;
 mod resources;
@@ -66,12 +67,12 @@ pub struct Cgroup {
     /// Directories `create` made, parents before children. `destroy` removes exactly these,
     /// so pre-existing parents (containerd's namespace directory) and a pre-existing leaf that
     /// the container merely joined stay.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub created: Vec<PathBuf>,
+    #[serde(default, skip_serializing_if = "record::Created::is_empty")]
+    pub created: record::Created,
     /// Rootless without a writable (delegated) cgroup: nothing was created, the container runs
     /// in the caller's cgroup, and resource limits are refused.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub disabled: bool,
+    #[serde(default, skip_serializing_if = "record::Flag::is_unset")]
+    pub disabled: record::Flag,
 }
 
 /// The container's directory in one v1 hierarchy.
@@ -119,6 +120,11 @@ pub enum Error {
     Disabled,
     #[error("cgroups: systemd: {0}")]
     Systemd(String),
+    /// From the first contract; never returned any more (callers that still match on it
+    /// keep compiling).
+    #[doc(hidden)]
+    #[error("cgroups: {0} is not implemented")]
+    Unimplemented(&'static str),
 }
 
 impl Error {
@@ -162,8 +168,8 @@ impl Cgroup {
             unified: None,
             unified_mount: layout.unified.as_ref().map(|u| u.mountpoint.clone()),
             systemd: None,
-            created: Vec::new(),
-            disabled: false,
+            created: Default::default(),
+            disabled: Default::default(),
         };
         if layout.mode != Mode::V2 && layout.v1_hierarchy("devices").is_none() {
             // Without the devices controller a container could open any device node.
@@ -224,21 +230,21 @@ impl Cgroup {
 
     /// Create the cgroup directories (and missing parents), remembering which ones it made.
     /// Rootless without a writable cgroup: creates nothing and marks the cgroup disabled.
-    pub fn create(&mut self) -> Result<(), Error> {
+    pub fn create(&self) -> Result<(), Error> {
         if self.systemd.is_some() {
             return Err(Error::Systemd(systemd_unavailable_reason()));
         }
         let mut created = Vec::new();
         match self.create_dirs(&mut created) {
             Ok(()) => {
-                self.created = created;
+                self.created.set(created);
                 Ok(())
             }
             Err(e) => {
                 remove_created(&created);
                 if e.is_permission() && running_rootless() {
                     log::debug!("cgroups: {e}; running without a cgroup of our own (rootless)");
-                    self.disabled = true;
+                    self.disabled.set();
                     return Ok(());
                 }
                 Err(e)
@@ -281,7 +287,7 @@ impl Cgroup {
 
     /// Move a process (the container's init, or an exec'd process) into the cgroup.
     pub fn add_process(&self, pid: i32) -> Result<(), Error> {
-        if self.disabled {
+        if self.disabled.get() {
             return Ok(());
         }
         let mut buf = [0u8; 20];
@@ -300,7 +306,7 @@ impl Cgroup {
     /// Every pid in the cgroup and the cgroups below it (for `ps`, `kill --all`,
     /// `delete --force`).
     pub fn pids(&self) -> Result<Vec<i32>, Error> {
-        if self.disabled {
+        if self.disabled.get() {
             return Err(Error::Disabled);
         }
         // The cgroup2 directory tracks every process on v2 and hybrid hosts; on v1 any
@@ -321,7 +327,7 @@ impl Cgroup {
     /// Freeze (`pause`) or thaw (`resume`) every process in the cgroup; returns once the
     /// kernel reports the new state.
     pub fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
-        if self.disabled {
+        if self.disabled.get() {
             return Err(Error::Disabled);
         }
         if let Some(d) = self.v1.iter().find(|d| d.controllers.split(',').any(|c| c == "freezer")) {
@@ -335,7 +341,7 @@ impl Cgroup {
 
     /// Whether the cgroup is frozen (`paused` in the container's state).
     pub fn is_frozen(&self) -> Result<bool, Error> {
-        if self.disabled {
+        if self.disabled.get() {
             return Ok(false);
         }
         if let Some(d) = self.v1.iter().find(|d| d.controllers.split(',').any(|c| c == "freezer")) {
@@ -354,8 +360,9 @@ impl Cgroup {
         let mut first_err = None;
         // Deepest first: leaves (and what the container made below them), then the parents we
         // made, which may be shared with other containers by now (left alone when not empty).
-        for dir in self.created.iter().rev() {
-            let leaf = !self.created.iter().any(|c| c != dir && c.starts_with(dir));
+        let created = self.created.get();
+        for dir in created.iter().rev() {
+            let leaf = !created.iter().any(|c| c != dir && c.starts_with(dir));
             let r = if leaf { remove_tree(dir) } else { remove_shared_parent(dir) };
             if let Err(e) = r {
                 first_err.get_or_insert(e);

@@ -144,7 +144,7 @@ pub fn plan(cg: &Cgroup, res: &LinuxResources, cur: &Current, intent: Intent) ->
 }
 
 pub fn apply(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<(), Error> {
-    if cg.disabled {
+    if cg.disabled.get() {
         if requests_limits(res) {
             let path = cg.dirs().next().map(Path::to_path_buf).unwrap_or_default();
             return Err(Error::NotDelegated { path });

@@ -84,16 +84,16 @@ fn create_records_what_it_made_and_destroy_removes_only_that() {
     // containerd's namespace directory exists already in one hierarchy
     let pre = t.root.join("memory/default");
     std::fs::create_dir(&pre).unwrap();
-    let mut cg = Cgroup::plan_on(&req(Some("/default/web"), "web"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/default/web"), "web"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     for d in cg.dirs() {
         assert!(d.is_dir(), "{}", d.display());
     }
-    assert!(cg.created.contains(&t.root.join("pids/default")));
-    assert!(!cg.created.contains(&pre));
+    assert!(cg.created.get().contains(&t.root.join("pids/default")));
+    assert!(!cg.created.get().contains(&pre));
     // parents come before their children
-    let i = cg.created.iter().position(|p| p == &t.root.join("pids/default")).unwrap();
-    let j = cg.created.iter().position(|p| p == &t.root.join("pids/default/web")).unwrap();
+    let i = cg.created.get().iter().position(|p| p == &t.root.join("pids/default")).unwrap();
+    let j = cg.created.get().iter().position(|p| p == &t.root.join("pids/default/web")).unwrap();
     assert!(i < j);
     // a new cpuset took its parent's cpus and mems
     assert_eq!(read(t.root.join("cpuset/default/cpuset.cpus")), "0-3");
@@ -114,7 +114,7 @@ fn joining_an_existing_leaf_does_not_remove_it() {
     for h in &t.layout.v1 {
         std::fs::create_dir_all(h.mountpoint.join("given")).unwrap();
     }
-    let mut cg = Cgroup::plan_on(&req(Some("/given"), "x"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/given"), "x"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     assert!(cg.created.is_empty());
     cg.destroy().unwrap();
@@ -124,7 +124,7 @@ fn joining_an_existing_leaf_does_not_remove_it() {
 #[test]
 fn add_process_and_pids() {
     let t = FakeTree::hybrid();
-    let mut cg = Cgroup::plan_on(&req(Some("/c1"), "c1"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/c1"), "c1"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     cg.add_process(4242).unwrap();
     for d in cg.dirs() {
@@ -140,7 +140,7 @@ fn add_process_and_pids() {
 #[test]
 fn v1_freezer_round_trip() {
     let t = FakeTree::v1();
-    let mut cg = Cgroup::plan_on(&req(Some("/f"), "f"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/f"), "f"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     cg.set_frozen(true).unwrap();
     assert!(cg.is_frozen().unwrap());
@@ -151,7 +151,7 @@ fn v1_freezer_round_trip() {
 #[test]
 fn v2_create_hands_controllers_down() {
     let t = FakeTree::v2();
-    let mut cg = Cgroup::plan_on(&req(Some("/default/web"), "web"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/default/web"), "web"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     let u = cg.unified.clone().unwrap();
     assert!(read(t.root.join("unified/cgroup.subtree_control")).contains("memory"));
@@ -177,7 +177,7 @@ const FULL: &str = r#"{
 #[test]
 fn v1_every_field_lands_in_its_file() {
     let t = FakeTree::v1();
-    let mut cg = Cgroup::plan_on(&req(Some("/all"), "all"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/all"), "all"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     cg.apply(&res(FULL)).unwrap();
     let m = cg.dir("memory").unwrap();
@@ -219,7 +219,7 @@ fn v1_every_field_lands_in_its_file() {
 #[test]
 fn v1_unified_is_an_error() {
     let t = FakeTree::v1();
-    let mut cg = Cgroup::plan_on(&req(Some("/u"), "u"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/u"), "u"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     let e = cg.apply(&res(r#"{"unified": {"memory.high": "1M"}}"#)).unwrap_err();
     assert!(e.to_string().contains("needs cgroup v2"), "{e}");
@@ -257,8 +257,8 @@ fn v1_cg() -> Cgroup {
         unified: None,
         unified_mount: None,
         systemd: None,
-        created: vec![],
-        disabled: false,
+        created: Default::default(),
+        disabled: Default::default(),
     }
 }
 
@@ -281,7 +281,7 @@ fn bad_values_are_errors_naming_the_field() {
 #[test]
 fn v2_every_field_lands_in_its_file() {
     let t = FakeTree::v2();
-    let mut cg = Cgroup::plan_on(&req(Some("/all"), "all"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/all"), "all"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     let mut r = res(FULL);
     // v2 has no real-time bandwidth (an error, tested below)
@@ -326,7 +326,7 @@ fn v2_plan_warns_for_v1_only_settings() {
 #[test]
 fn v2_unified_keys_pass_through_last_and_are_checked() {
     let t = FakeTree::v2();
-    let mut cg = Cgroup::plan_on(&req(Some("/k"), "k"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/k"), "k"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     cg.update(&res(r#"{"memory": {"limit": 1000}, "unified": {"memory.max": "2000", "pids.max": "9"}}"#)).unwrap();
     let u = cg.unified.clone().unwrap();
@@ -373,7 +373,7 @@ fn conversions_match_runc() {
 #[test]
 fn hybrid_routes_hugetlb_to_cgroup2() {
     let t = FakeTree::hybrid();
-    let mut cg = Cgroup::plan_on(&req(Some("/h/c"), "c"), &t.layout, no_own).unwrap();
+    let cg = Cgroup::plan_on(&req(Some("/h/c"), "c"), &t.layout, no_own).unwrap();
     cg.create().unwrap();
     cg.apply(&res(r#"{"memory": {"limit": 1048576}, "hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]}"#)).unwrap();
     assert_eq!(read(cg.dir("memory").unwrap().join("memory.limit_in_bytes")), "1048576");
@@ -389,7 +389,8 @@ fn hybrid_routes_hugetlb_to_cgroup2() {
 
 #[test]
 fn disabled_cgroup_refuses_limits_only() {
-    let cg = Cgroup { disabled: true, ..v1_cg() };
+    let cg = v1_cg();
+    cg.disabled.set();
     cg.apply(&res(r#"{"devices": [{"allow": false, "access": "rwm"}], "memory": {}}"#)).unwrap();
     assert!(matches!(cg.apply(&res(r#"{"pids": {"limit": 5}}"#)), Err(Error::NotDelegated { .. })));
     cg.add_process(1).unwrap();
