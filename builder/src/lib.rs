@@ -10,4 +10,6 @@
 pub mod cache;
 pub mod context;
 pub mod dockerfile;
+pub mod dispatch;
 pub mod graph;
+pub mod image;

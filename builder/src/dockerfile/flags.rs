@@ -86,6 +86,11 @@ impl<'a> Flags<'a> {
 /// The closest known word within an edit distance of 2 (for "did you mean").
 pub fn suggest<'b>(word: &str, known: &[&'b str]) -> Option<&'b str> {
     let w = word.to_ascii_lowercase();
+    if w.len() >= 3 {
+        if let Some(k) = known.iter().find(|k| k.to_ascii_lowercase().starts_with(&w)) {
+            return Some(k);
+        }
+    }
     known
         .iter()
         .map(|k| (levenshtein(&w, &k.to_ascii_lowercase()), *k))
