@@ -13,3 +13,6 @@ pub mod dockerfile;
 pub mod dispatch;
 pub mod graph;
 pub mod image;
+pub mod layer;
+pub mod step;
+pub mod view;

@@ -1,0 +1,1 @@
+//! Build steps that change the file system.
