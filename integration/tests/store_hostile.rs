@@ -304,3 +304,41 @@ fn unpack_fails_cleanly_on_a_corrupted_blob() {
     let _ = gzip;
     let _ = sha256;
 }
+
+#[test]
+fn killed_pull_leaves_the_store_as_it_was() {
+    let t = TempDir::new("killed");
+    let big: Vec<u8> = (0..2_000_000u32).flat_map(|i| i.wrapping_mul(2654435761).to_le_bytes()).collect();
+    let layers = vec![TarBuilder::new().file("small", b"s", 0o644).finish(), TarBuilder::new().file("big", &big, 0o644).finish()];
+    let img = write_layout(&t.path().join("layout"), "v1", &layers, serde_json::json!({}), &Tamper::default());
+    let mut routes = HashMap::new();
+    let mt = "application/vnd.oci.image.manifest.v1+json".to_string();
+    routes.insert("/v2/k/x/manifests/v1".to_string(), (mt, img.manifest.clone()));
+    routes.insert(format!("/v2/k/x/blobs/{}", img.config_digest), ("application/octet-stream".into(), img.config.clone()));
+    for (d, b) in &img.layers {
+        routes.insert(format!("/v2/k/x/blobs/{d}"), ("application/octet-stream".into(), b.clone()));
+    }
+    let reg = FakeRegistry::start_throttled(routes, Some(std::time::Duration::from_millis(50)));
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let before = store_state(&root);
+    let mut child = std::process::Command::new(berth_integration::bin("berth-store"))
+        .arg("--root")
+        .arg(&root)
+        .arg("pull")
+        .arg(format!("{}/k/x:v1", reg.addr))
+        .spawn()
+        .unwrap();
+    // Wait until the pull is under way (its staging dir exists), then kill it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_dir(root.join("ingest")).map(|d| d.count()).unwrap_or(0) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(store_state(&root), before, "a killed pull changed the store");
+    // The next command sweeps the dead pull's staging directory.
+    store_ok(&root, &["images"]);
+    assert_eq!(std::fs::read_dir(root.join("ingest")).unwrap().count(), 0);
+}
