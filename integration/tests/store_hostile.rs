@@ -342,3 +342,40 @@ fn killed_pull_leaves_the_store_as_it_was() {
     store_ok(&root, &["images"]);
     assert_eq!(std::fs::read_dir(root.join("ingest")).unwrap().count(), 0);
 }
+
+#[test]
+fn gc_during_a_pull_is_safe() {
+    let t = TempDir::new("gc-pull");
+    let big: Vec<u8> = (0..1_000_000u32).flat_map(|i| i.wrapping_mul(2654435761).to_le_bytes()).collect();
+    let layers = vec![TarBuilder::new().file("small", b"s", 0o644).finish(), TarBuilder::new().file("big", &big, 0o644).finish()];
+    let img = write_layout(&t.path().join("layout"), "v1", &layers, serde_json::json!({}), &Tamper::default());
+    let mut routes = HashMap::new();
+    routes.insert("/v2/g/x/manifests/v1".to_string(), ("application/vnd.oci.image.manifest.v1+json".to_string(), img.manifest.clone()));
+    routes.insert(format!("/v2/g/x/blobs/{}", img.config_digest), ("application/octet-stream".into(), img.config.clone()));
+    for (d, b) in &img.layers {
+        routes.insert(format!("/v2/g/x/blobs/{d}"), ("application/octet-stream".into(), b.clone()));
+    }
+    let reg = FakeRegistry::start_throttled(routes, Some(std::time::Duration::from_millis(20)));
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let mut child = std::process::Command::new(berth_integration::bin("berth-store"))
+        .arg("--root")
+        .arg(&root)
+        .arg("pull")
+        .arg(format!("{}/g/x:v1", reg.addr))
+        .spawn()
+        .unwrap();
+    // gc repeatedly while the pull runs; it must not remove what the pull is staging.
+    let mut rounds = 0;
+    while child.try_wait().unwrap().is_none() && rounds < 200 {
+        store_ok(&root, &["gc"]);
+        rounds += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success(), "pull failed while gc ran");
+    assert!(rounds > 0);
+    store_ok(&root, &["fsck"]);
+    let dest = t.path().join("out");
+    store_ok(&root, &["unpack", &format!("{}/g/x:v1", reg.addr), dest.to_str().unwrap()]);
+    assert_eq!(std::fs::read(dest.join("big")).unwrap(), big);
+}
