@@ -7,13 +7,16 @@
 # loopback port with temp storage, a store root. Every timed run writes to a fresh directory
 # (deleting large trees right before a timed run skews it on ext4 with discard).
 #
-# Env: RUNS=5  DATA=/tmp/berth-bench  TARGETS="shm disk"  BERTH_STORE=target/release/berth-store
+# Env: RUNS=5  DATA=/tmp/berth-bench  TARGETS="shm disk"  ONLY="unpack pull"
+#      BERTH_STORE=target/release/berth-store
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 RUNS=${RUNS:-5}
 DATA=${DATA:-/tmp/berth-bench}
 TARGETS=${TARGETS:-"shm disk"}
+ONLY=${ONLY:-"unpack pull"}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 BS=${BERTH_STORE:-$TOP/target/release/berth-store}
 for t in umoci skopeo docker-registry hyperfine pigz jq curl; do command -v $t >/dev/null || { echo "store.sh: $t is required" >&2; exit 1; }; done
 [[ -x $BS ]] || (cd "$TOP" && cargo build --release -p berth-store)
@@ -60,6 +63,7 @@ ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
 
 for tgt in $TARGETS; do
   case $tgt in shm) W=/dev/shm/berth-bench;; disk) W=$DATA/work;; *) W=$tgt;; esac
+  if want unpack; then
   echo "== unpack on $tgt (MB/s of tar)" | tee -a "$RES/summary.txt"
   b=$(bench "unpack-berth-$tgt" "$W/b" '$BS --root $ROOT unpack localhost/big $DEST')
   u=$(bench "unpack-umoci-$tgt" "$W/u" 'umoci unpack --image $SRC:latest $DEST >/dev/null')
@@ -67,6 +71,8 @@ for tgt in $TARGETS; do
   row "berth-store unpack" "$b" "$TAR" "x$(ratio "$u" "$b") vs umoci, x$(ratio "$p" "$b") vs pigz|tar"
   row "umoci unpack" "$u" "$TAR"
   row "pigz -dc | tar -x (no whiteouts)" "$p" "$TAR"
+  fi
+  want pull || continue
   echo "== pull from loopback registry on $tgt (MB/s of blobs)" | tee -a "$RES/summary.txt"
   b=$(bench "pull-berth-$tgt" "$W/pb" '$BS --root $DEST pull $REG/bench/big:latest >/dev/null')
   bu=$(bench "pullunpack-berth-$tgt" "$W/pu" '$BS --root $DEST pull --unpack $REG/bench/big:latest >/dev/null')
