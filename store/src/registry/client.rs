@@ -302,6 +302,18 @@ impl Client {
         Ok(resp.into_body().into_reader())
     }
 
+    /// Stream bytes `start..=end` of a blob; `None` when the registry ignores ranges.
+    pub fn get_blob_range(&self, repo: &str, d: &Digest, start: u64, end: u64) -> Result<Option<impl Read + Send + 'static>> {
+        let path = format!("/v2/{repo}/blobs/{d}");
+        let range = format!("bytes={start}-{end}");
+        let resp = self.send(Method::Get, &path, &[("Range", range.as_str())], Payload::None)?;
+        match resp.status().as_u16() {
+            206 => Ok(Some(resp.into_body().into_reader())),
+            200 => Ok(None),
+            _ => Err(Client::error(&self.url(&path), resp)),
+        }
+    }
+
     pub fn has_blob(&self, repo: &str, d: &Digest) -> Result<bool> {
         let path = format!("/v2/{repo}/blobs/{d}");
         let resp = self.send(Method::Head, &path, &[], Payload::None)?;
