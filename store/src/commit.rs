@@ -167,3 +167,54 @@ impl<R: Read, W: Write> Read for TeeWriter<'_, R, W> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::RootFs;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_700_000_000);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn commit_layers_and_put_an_image() {
+        let dir = std::env::temp_dir().join(crate::content::unique_name("berth-commit-"));
+        let store = Store::open(&dir).unwrap();
+        let t1 = tar_of(&[("a", b"one"), ("d/b", b"two")]);
+        let t2 = tar_of(&[("d/.wh.b", b""), ("c", b"three")]);
+        let l1 = store.commit_layer(&t1[..], LayerCompression::Gzip, &[]).unwrap();
+        assert_eq!(l1.diff_id, Digest::sha256_of(&t1));
+        assert!(store.snapshots.exists(&l1.chain_id));
+        let l2 = store.commit_layer(&t2[..], LayerCompression::Zstd, std::slice::from_ref(&l1.diff_id)).unwrap();
+        assert_eq!(l2.chain_id, chain_ids(&[l1.diff_id.clone(), l2.diff_id.clone()])[1]);
+        let config = ImageConfig {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            rootfs: RootFs { kind: "layers".into(), diff_ids: vec![l1.diff_id.clone(), l2.diff_id.clone()] },
+            ..Default::default()
+        };
+        let img = store.put_image(&config, &[l1.descriptor.clone(), l2.descriptor.clone()], Some("localhost/built:1")).unwrap();
+        let found = store.resolve("localhost/built:1").unwrap();
+        assert_eq!(found.descriptor.digest, img.descriptor.digest);
+        let out = dir.join("flat");
+        store.unpack("localhost/built:1", &out, &crate::NoProgress).unwrap();
+        assert_eq!(std::fs::read(out.join("a")).unwrap(), b"one");
+        assert_eq!(std::fs::read(out.join("c")).unwrap(), b"three");
+        assert!(!out.join("d/b").exists());
+        // Layers already committed are not rebuilt; gc keeps everything the tag reaches.
+        let r = store.gc().unwrap();
+        assert!(r.blobs_removed.is_empty() && r.snapshots_removed.is_empty(), "{r:?}");
+        assert!(store.fsck().unwrap().ok());
+        let _ = crate::fsutil::remove_tree(&dir);
+    }
+}
