@@ -6,6 +6,7 @@
 
 pub mod cgroups;
 pub mod seccomp;
+pub mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
