@@ -287,3 +287,50 @@ fn v2_real_lifecycle_freeze_and_device_filter() {
     drop(child);
     t.destroy_and_check();
 }
+
+#[test]
+fn oom_watcher_reports_the_kill() {
+    let t = TestCgroup::create(&unique_path("oomw"));
+    t.cg.apply(&resources(r#"{"memory": {"limit": 16777216, "swap": 16777216}}"#)).unwrap();
+    let mut w = t.cg.oom_watcher().unwrap();
+    assert_eq!(w.check().unwrap().ooms, 0, "nothing yet");
+    let mut child = t.spawn(&[&busybox(), "tail", "/dev/zero"]);
+    let _ = child.wait().unwrap();
+    let start = Instant::now();
+    let mut ooms = 0;
+    while ooms == 0 && start.elapsed() < Duration::from_secs(5) {
+        ooms += w.wait(1000).unwrap().ooms;
+    }
+    assert!(ooms >= 1, "no OOM event");
+    assert!(t.cg.oom_kills().unwrap() >= 1);
+    drop(w);
+    t.destroy_and_check();
+}
+
+#[test]
+fn oom_watcher_sees_the_cgroup_go() {
+    let t = TestCgroup::create(&unique_path("oomg"));
+    let mut w = t.cg.oom_watcher().unwrap();
+    t.cg.destroy().unwrap();
+    let c = w.wait(2000).unwrap();
+    assert!(c.gone, "{c:?}");
+    assert_eq!(c.ooms, 0, "removal is not an OOM");
+}
+
+#[test]
+fn stats_of_a_running_process() {
+    let t = TestCgroup::create(&unique_path("stats"));
+    t.cg.apply(&resources(r#"{"pids": {"limit": 10}, "memory": {"limit": 67108864}}"#)).unwrap();
+    let child = Reaped(t.spawn(&[&busybox(), "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 100"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let s = t.cg.stats().unwrap();
+    assert!(s.cpu.usage.total > 0, "{:?}", s.cpu);
+    assert!(s.memory.usage.usage > 0);
+    assert_eq!(s.memory.usage.limit, 67108864);
+    assert_eq!(s.pids.current, 1);
+    assert_eq!(s.pids.limit, 10);
+    let line = serde_json::to_string(&berth_runtime::cgroups::stats::Event::stats("x", s)).unwrap();
+    assert!(line.starts_with(r#"{"type":"stats","id":"x","data":{"cpu":{"usage":{"total":"#), "{line}");
+    drop(child);
+    t.destroy_and_check();
+}

@@ -19,8 +19,11 @@ mod freezer;
 mod fs;
 pub mod record;
 pub mod layout;
+pub mod oom;
 pub mod path;
 mod resources;
+pub mod stats;
+pub mod update;
 pub mod v1;
 pub mod v2;
 
