@@ -23,6 +23,7 @@ pub mod oom;
 pub mod path;
 mod resources;
 pub mod stats;
+pub mod systemd;
 pub mod update;
 pub mod v1;
 pub mod v2;
@@ -91,6 +92,11 @@ pub struct V1Dir {
 pub struct SystemdUnit {
     pub slice: String,
     pub unit: String,
+    /// The unit was started (with the container's init in it).
+    #[serde(default, skip_serializing_if = "record::Flag::is_unset")]
+    pub started: record::Flag,
+    #[serde(skip)]
+    pub pending: record::Pending,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +160,11 @@ impl Cgroup {
     /// Decide where the cgroup lives, from the request and the host's layout. Touches nothing
     /// (reads the cached mount table, and `/proc/self/cgroup` for a relative path).
     pub fn plan(req: &CgroupRequest<'_>) -> Result<Cgroup, Error> {
+        if req.systemd {
+            if let Some(reason) = systemd::unavailable_reason() {
+                return Err(Error::Systemd(reason));
+            }
+        }
         Self::plan_on(req, Layout::host()?, OwnCgroups::current)
     }
 
@@ -211,7 +222,7 @@ impl Cgroup {
                     cg.v1.push(V1Dir { controllers: h.controllers.clone(), path: join(&h.mountpoint, &inner) });
                 }
                 cg.unified = layout.unified.as_ref().map(|u| join(&u.mountpoint, &inner));
-                cg.systemd = Some(SystemdUnit { slice, unit });
+                cg.systemd = Some(SystemdUnit { slice, unit, started: Default::default(), pending: Default::default() });
             }
         }
         Ok(cg)
@@ -235,7 +246,11 @@ impl Cgroup {
     /// Rootless without a writable cgroup: creates nothing and marks the cgroup disabled.
     pub fn create(&self) -> Result<(), Error> {
         if self.systemd.is_some() {
-            return Err(Error::Systemd(systemd_unavailable_reason()));
+            // systemd makes the unit's cgroup when the unit starts, with the init in it.
+            return match systemd::unavailable_reason() {
+                Some(r) => Err(Error::Systemd(r)),
+                None => Ok(()),
+            };
         }
         let mut created = Vec::new();
         match self.create_dirs(&mut created) {
@@ -279,19 +294,60 @@ impl Cgroup {
     /// Write `linux.resources` (create and `update`).
     /// A missing `devices` list means runc's default allow-list (everything else denied).
     pub fn apply(&self, res: &LinuxResources) -> Result<(), Error> {
+        if let Some(sd) = &self.systemd {
+            if !sd.started.get() {
+                sd.pending.put(res.clone());
+                return Ok(());
+            }
+            self.set_unit_properties(sd, res, resources::Intent::Create)?;
+        }
         resources::apply(self, res, resources::Intent::Create)
     }
 
     /// Change limits of a running container (`berth update`): only what `res` sets changes
     /// (a missing `devices` list leaves the device rules alone).
     pub fn update(&self, res: &LinuxResources) -> Result<(), Error> {
+        if let Some(sd) = &self.systemd {
+            self.set_unit_properties(sd, res, resources::Intent::Update)?;
+        }
         resources::apply(self, res, resources::Intent::Update)
+    }
+
+    fn set_unit_properties(&self, sd: &SystemdUnit, res: &LinuxResources, intent: resources::Intent) -> Result<(), Error> {
+        let props = systemd::resource_properties(res, self.mode, intent)?;
+        systemd::Systemd::connect()?.set_properties(&sd.unit, props)
+    }
+
+    /// systemd: start the unit with `pid` in it and the resources given so far, then join
+    /// (and make) the directories of hierarchies systemd does not manage.
+    fn start_unit(&self, sd: &SystemdUnit, pid: i32) -> Result<(), Error> {
+        let pending = sd.pending.take();
+        let mut props = systemd::unit_properties(&sd.unit, &sd.slice, &sd.unit, Some(pid as u32), self.mode);
+        if let Some(r) = &pending {
+            props.extend(systemd::resource_properties(r, self.mode, resources::Intent::Create)?);
+        }
+        let mut bus = systemd::Systemd::connect()?;
+        bus.start_unit(&sd.unit, props)?;
+        sd.started.set();
+        let mut created = Vec::new();
+        let r = self.create_dirs(&mut created);
+        self.created.set(created);
+        r?;
+        if let Some(r) = &pending {
+            resources::apply(self, r, resources::Intent::Create)?;
+        }
+        Ok(())
     }
 
     /// Move a process (the container's init, or an exec'd process) into the cgroup.
     pub fn add_process(&self, pid: i32) -> Result<(), Error> {
         if self.disabled.get() {
             return Ok(());
+        }
+        if let Some(sd) = &self.systemd {
+            if !sd.started.get() {
+                self.start_unit(sd, pid)?;
+            }
         }
         let mut buf = [0u8; 20];
         let value = fs::itoa(pid as u64, &mut buf);
@@ -361,6 +417,11 @@ impl Cgroup {
     /// exiting keep a directory busy for a moment: that is waited for, briefly.
     pub fn destroy(&self) -> Result<(), Error> {
         let mut first_err = None;
+        if let Some(sd) = self.systemd.as_ref().filter(|sd| sd.started.get()) {
+            if let Err(e) = systemd::Systemd::connect().and_then(|mut b| b.stop_unit(&sd.unit)) {
+                first_err = Some(e);
+            }
+        }
         // Deepest first: leaves (and what the container made below them), then the parents we
         // made, which may be shared with other containers by now (left alone when not empty).
         let created = self.created.get();
@@ -534,13 +595,6 @@ fn running_rootless() -> bool {
     }
 }
 
-fn systemd_unavailable_reason() -> String {
-    if !Path::new("/run/systemd/system").exists() {
-        "--systemd-cgroup needs systemd as init, and systemd is not running on this host (no /run/systemd/system); run without --systemd-cgroup".into()
-    } else {
-        "--systemd-cgroup is not supported yet by berth".into()
-    }
-}
 
 #[cfg(test)]
 mod tests;
