@@ -334,3 +334,45 @@ fn stats_of_a_running_process() {
     drop(child);
     t.destroy_and_check();
 }
+
+/// The init-joins-itself path: each hierarchy's `tasks` (and cgroup2's `cgroup.procs`) from
+/// the child between fork and exec; also through clone3(CLONE_INTO_CGROUP) for cgroup2.
+#[test]
+fn self_join_from_the_child() {
+    use std::os::unix::process::CommandExt;
+    let layout = host();
+    let path = unique_path("sj");
+    let t = TestCgroup::create(&path);
+    let join = t.cg.self_join(true).unwrap();
+    let mut cmd = std::process::Command::new("/bin/sleep");
+    cmd.arg("100");
+    unsafe {
+        cmd.pre_exec(move || join.join().map_err(|(errno, _)| std::io::Error::from_raw_os_error(errno)));
+    }
+    let child = Reaped(cmd.spawn().unwrap());
+    let pid = child.0.id();
+    assert_eq!(t.cg.pids().unwrap(), vec![pid as i32]);
+    for h in &layout.v1 {
+        assert_eq!(proc_cgroup(pid, &h.controllers).as_deref(), Some(path.as_str()), "{}", h.controllers);
+    }
+    if layout.unified.is_some() {
+        assert_eq!(proc_cgroup(pid, "").as_deref(), Some(path.as_str()));
+        // clone3 straight into the cgroup2 directory
+        let fd = t.cg.unified_fd().unwrap().unwrap();
+        use std::os::fd::AsRawFd;
+        #[repr(C)]
+        #[derive(Default)]
+        struct CloneArgs { flags: u64, pidfd: u64, child_tid: u64, parent_tid: u64, exit_signal: u64, stack: u64, stack_size: u64, tls: u64, set_tid: u64, set_tid_size: u64, cgroup: u64 }
+        let mut args = CloneArgs { flags: 0x200000000, exit_signal: libc::SIGCHLD as u64, cgroup: fd.as_raw_fd() as u64, ..Default::default() };
+        let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+        if r == 0 {
+            unsafe { libc::pause(); libc::_exit(0) };
+        }
+        assert!(r > 0, "clone3: {}", std::io::Error::last_os_error());
+        let c2 = r as u32;
+        assert_eq!(proc_cgroup(c2, "").as_deref(), Some(path.as_str()));
+        unsafe { libc::kill(c2 as i32, libc::SIGKILL); libc::waitpid(c2 as i32, std::ptr::null_mut(), 0) };
+    }
+    drop(child);
+    t.destroy_and_check();
+}
