@@ -583,18 +583,16 @@ fn wait_pids_exit(pids: &[i32], timeout_ms: u64) -> bool {
 }
 
 /// Rootless: not root, or root only inside a user namespace.
-fn running_rootless() -> bool {
+pub(crate) fn running_rootless() -> bool {
     // SAFETY: no arguments, cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return true;
     }
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(m) => {
-            let f: Vec<&str> = m.split_whitespace().collect();
-            f != ["0", "0", "4294967295"]
-        }
+    static IN_USERNS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_USERNS.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(m) => m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
         Err(_) => false,
-    }
+    })
 }
 
 

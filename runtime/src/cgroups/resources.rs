@@ -29,6 +29,9 @@ pub enum IfFails {
     SkipIfMissing,
     /// Any failure: warn and go on (knobs the kernel has deprecated).
     Warn,
+    /// Any failure: go on quietly (device rules when rootless: only root may set them, and the
+    /// user namespace already keeps device nodes out of reach).
+    Ignore,
     /// The kernel lacks the file: write this instead (BFQ vs. CFQ weight files).
     Instead(Box<CgroupWrite>),
     /// EINVAL: the value depends on the next write (cfs period/quota, rt period/runtime);
@@ -152,7 +155,13 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<(), Er
         return Ok(());
     }
     let cur = read_current(cg, res)?;
-    let plan = plan(cg, res, &cur, intent)?;
+    let mut plan = plan(cg, res, &cur, intent)?;
+    let rootless = super::running_rootless();
+    if rootless {
+        for w in plan.v1.iter_mut().filter(|w| w.controller == "devices") {
+            w.if_fails = IfFails::Ignore;
+        }
+    }
     for w in &plan.warnings {
         log::warn!("{w}");
     }
@@ -166,7 +175,10 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<(), Er
         }
         execute(&plan.unified, |_| Some(u))?;
         if let Some(rules) = &plan.device_rules {
-            devices::bpf::apply(u, rules)?;
+            match devices::bpf::apply(u, rules) {
+                Err(e) if rootless => log::debug!("rootless: device rules not applied: {e}"),
+                r => r?,
+            }
         }
     } else if !plan.unified.is_empty() {
         return Err(Error::Unsupported("these settings need cgroup v2, and this host has no cgroup2 mount".into()));
@@ -199,6 +211,7 @@ pub fn execute<'a>(writes: &[CgroupWrite], dir_of: impl Fn(&str) -> Option<&'a P
                 IfFails::Error | IfFails::RetryAfterNext | IfFails::Instead(_) => {
                     return Err(Error::MissingController { controller: w.controller.to_string() })
                 }
+                IfFails::Ignore => {}
                 IfFails::WarnIfMissing | IfFails::Warn => {
                     log::warn!("cgroups: {} is not set: the {} controller is not mounted", w.file, w.controller);
                 }
@@ -221,6 +234,7 @@ pub fn execute<'a>(writes: &[CgroupWrite], dir_of: impl Fn(&str) -> Option<&'a P
                     }
                     IfFails::SkipIfMissing if missing => {}
                     IfFails::Warn => log::warn!("cgroups: {} = {} not applied: {e}", path.display(), w.value),
+                    IfFails::Ignore => log::debug!("cgroups: {} = {} not applied: {e}", path.display(), w.value),
                     IfFails::Instead(alt) if missing => match write_one(dir, alt) {
                         Ok(()) => {}
                         Err(e2) if e2.kind() == io::ErrorKind::NotFound => log::warn!(
