@@ -376,3 +376,32 @@ fn self_join_from_the_child() {
     drop(child);
     t.destroy_and_check();
 }
+
+#[test]
+fn event_stream_reports_oom_and_stats_then_ends() {
+    let t = TestCgroup::create(&unique_path("ev"));
+    t.cg.apply(&resources(r#"{"memory": {"limit": 16777216, "swap": 16777216}}"#)).unwrap();
+    let keeper = Reaped(t.spawn(&["/bin/sleep", "100"]));
+    let cg = t.cg.clone();
+    let streamer = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let start = Instant::now();
+        berth_runtime::cgroups::events::stream(&cg, "ev", Duration::from_millis(100), &mut out, &|| start.elapsed() < Duration::from_secs(10))
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(250));
+    let mut hog = t.spawn(&[&busybox(), "tail", "/dev/zero"]);
+    let _ = hog.wait();
+    std::thread::sleep(Duration::from_millis(250));
+    drop(keeper);
+    t.kill_all();
+    if t.cg.unified.is_none() || host().mode != Mode::V2 {
+        // v1 signals the end when the cgroup is removed
+        t.cg.destroy().unwrap();
+    }
+    let text = streamer.join().unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.iter().any(|e| e["type"] == "oom" && e["id"] == "ev"), "{text}");
+    assert!(events.iter().any(|e| e["type"] == "stats" && e["data"]["memory"]["usage"]["limit"] == 16777216), "{text}");
+}

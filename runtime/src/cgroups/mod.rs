@@ -13,6 +13,7 @@
 //! flags in `update.rs`, the systemd driver in `systemd/`.
 
 pub mod devices;
+pub mod events;
 #[cfg(test)]
 mod fake;
 mod freezer;
