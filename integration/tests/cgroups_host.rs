@@ -405,3 +405,25 @@ fn event_stream_reports_oom_and_stats_then_ends() {
     assert!(events.iter().any(|e| e["type"] == "oom" && e["id"] == "ev"), "{text}");
     assert!(events.iter().any(|e| e["type"] == "stats" && e["data"]["memory"]["usage"]["limit"] == 16777216), "{text}");
 }
+
+/// A process joins a 512 KiB memory cgroup right after fork (as a container's init does
+/// through SelfJoin) and still execs and runs.
+#[test]
+fn a_process_runs_under_a_512k_memory_limit() {
+    use std::os::unix::process::CommandExt;
+    let t = TestCgroup::create(&unique_path("512k"));
+    t.cg.apply(&resources(r#"{"memory": {"limit": 524288, "swap": 524288}}"#)).unwrap();
+    let join = t.cg.self_join(true).unwrap();
+    let mut cmd = std::process::Command::new(busybox());
+    cmd.args(["sh", "-c", "echo ok"]);
+    unsafe {
+        cmd.pre_exec(move || join.join().map_err(|(errno, _)| std::io::Error::from_raw_os_error(errno)));
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    let m = t.cg.dir("memory").unwrap();
+    let peak: u64 = read(m.join("memory.max_usage_in_bytes")).parse().unwrap();
+    assert!(peak > 0 && peak <= 524288, "peak {peak}");
+    t.destroy_and_check();
+}
