@@ -127,6 +127,13 @@ fn v1_limits_land_in_the_kernel_files() {
     assert_eq!(read(dir("cpu").join("cpu.cfs_period_us")), "50000");
     // update without devices leaves the device list alone
     assert!(read(dir("devices").join("devices.list")).contains("c 10:229 rw"));
+    // update with devices: the new list, reached by differences (no deny-all in between)
+    t.cg.update(&resources(r#"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "b", "major": 254, "minor": 0, "access": "r"}]}"#))
+        .unwrap();
+    let list = read(dir("devices").join("devices.list"));
+    assert!(list.lines().any(|l| l == "b 254:0 r"), "{list}");
+    assert!(!list.contains("10:229"), "{list}");
+    assert!(list.lines().any(|l| l == "c 1:3 rwm"), "defaults stay: {list}");
     t.destroy_and_check();
 }
 

@@ -69,12 +69,14 @@ impl Plan {
 }
 
 /// State the plan depends on, read beforehand (only when the request needs it).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Current {
     /// v1 `memory.limit_in_bytes` (write order of memory vs. memory+swap depends on it).
     pub memory_limit: Option<u64>,
     /// v2 `memory.current` (`checkBeforeUpdate`).
     pub memory_usage: Option<u64>,
+    /// v1 `devices.list` on update (only the difference is written).
+    pub devices_list: Option<String>,
 }
 
 /// Whether the request is a full spec (create: absent devices mean the default allow-list)
@@ -154,7 +156,7 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<(), Er
         }
         return Ok(());
     }
-    let cur = read_current(cg, res)?;
+    let cur = read_current(cg, res, intent)?;
     let mut plan = plan(cg, res, &cur, intent)?;
     let rootless = super::running_rootless();
     if rootless {
@@ -186,8 +188,13 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<(), Er
     Ok(())
 }
 
-fn read_current(cg: &Cgroup, res: &LinuxResources) -> Result<Current, Error> {
+fn read_current(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<Current, Error> {
     let mut cur = Current::default();
+    if intent == Intent::Update && res.devices().is_some() && on_v1(cg, "devices") {
+        if let Some(d) = cg.dir("devices") {
+            cur.devices_list = fs::read(d, "devices.list").ok();
+        }
+    }
     let Some(m) = res.memory() else { return Ok(cur) };
     if cg.mode != Mode::V2 && m.limit().is_some() && m.swap().is_some() {
         if let Some(d) = cg.dir("memory") {
