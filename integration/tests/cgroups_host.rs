@@ -434,3 +434,23 @@ fn a_process_runs_under_a_512k_memory_limit() {
     assert!(peak > 0 && peak <= 524288, "peak {peak}");
     t.destroy_and_check();
 }
+
+#[test]
+fn kill_all_reaches_every_process_even_frozen() {
+    let t = TestCgroup::create(&unique_path("kill"));
+    let mut a = t.spawn(&[&busybox(), "sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    let start = Instant::now();
+    while t.cg.pids().unwrap().len() < 3 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(t.cg.pids().unwrap().len(), 3);
+    t.cg.set_frozen(true).unwrap();
+    t.cg.kill_all(libc::SIGKILL).unwrap();
+    let _ = a.wait();
+    let start = Instant::now();
+    while !t.cg.pids().unwrap().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(t.cg.pids().unwrap().is_empty(), "left: {:?}", t.cg.pids());
+    t.destroy_and_check();
+}

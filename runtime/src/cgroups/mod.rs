@@ -386,6 +386,32 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// Send `signal` to every process in the cgroup (`kill --all`, `delete --force`). SIGKILL
+    /// on cgroup2 is one atomic `cgroup.kill` (no process can fork away meanwhile); a frozen
+    /// v1 cgroup is thawed after the signal so the processes can act on it.
+    pub fn kill_all(&self, signal: i32) -> Result<(), Error> {
+        if self.disabled.get() {
+            return Err(Error::Disabled);
+        }
+        if signal == libc::SIGKILL && self.mode == Mode::V2 {
+            if let Some(u) = &self.unified {
+                match fs::write_raw(&u.join("cgroup.kill"), b"1") {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {} // before Linux 5.14
+                    Err(source) => return Err(Error::Write { path: u.join("cgroup.kill"), value: "1".into(), source }),
+                }
+            }
+        }
+        for pid in self.pids()? {
+            // SAFETY: plain kill(2); a pid that exited meanwhile gives ESRCH, which is fine.
+            unsafe { libc::kill(pid, signal) };
+        }
+        if self.is_frozen().unwrap_or(false) && (signal == libc::SIGKILL || signal == libc::SIGTERM) {
+            self.set_frozen(false)?;
+        }
+        Ok(())
+    }
+
     /// Freeze (`pause`) or thaw (`resume`) every process in the cgroup; returns once the
     /// kernel reports the new state.
     pub fn set_frozen(&self, frozen: bool) -> Result<(), Error> {
