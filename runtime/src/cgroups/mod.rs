@@ -371,14 +371,19 @@ impl Cgroup {
         if self.disabled.get() {
             return Err(Error::Disabled);
         }
-        // The cgroup2 directory tracks every process on v2 and hybrid hosts; on v1 any
-        // hierarchy does, the freezer being the one `pause` acts on.
-        let dir = self
-            .unified
-            .as_deref()
-            .or_else(|| self.v1.iter().find(|d| d.controllers == "freezer").map(|d| d.path.as_path()))
-            .or_else(|| self.v1.first().map(|d| d.path.as_path()))
-            .ok_or(Error::NoCgroupMount)?;
+        // v2: the one directory. v1 and hybrid: the freezer's, which `pause` acts on (every
+        // v1 hierarchy tracks every process the same way).
+        let v1_dir = self
+            .v1
+            .iter()
+            .find(|d| d.controllers.split(',').any(|c| c == "freezer"))
+            .or_else(|| self.v1.first())
+            .map(|d| d.path.as_path());
+        let dir = match self.mode {
+            Mode::V2 => self.unified.as_deref(),
+            _ => v1_dir.or(self.unified.as_deref()),
+        }
+        .ok_or(Error::NoCgroupMount)?;
         let mut pids = Vec::new();
         fs::procs_recursive(dir, &mut pids)?;
         pids.sort_unstable();

@@ -131,7 +131,7 @@ fn add_process_and_pids() {
         assert_eq!(read(d.join("cgroup.procs")), "4242", "{}", d.display());
     }
     // a sub-cgroup made inside the container counts too
-    let sub = cg.unified.as_ref().unwrap().join("inner");
+    let sub = cg.dir("freezer").unwrap().join("inner");
     std::fs::create_dir(&sub).unwrap();
     std::fs::write(sub.join("cgroup.procs"), "7\n9\n").unwrap();
     assert_eq!(cg.pids().unwrap(), vec![7, 9, 4242]);
