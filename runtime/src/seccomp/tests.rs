@@ -183,11 +183,14 @@ fn operators_on_64_bit_and_32_bit_abis() {
 }
 
 #[test]
-fn masked_eq_is_arg_and_value_equals_value_two() {
+fn masked_eq_compares_masked_arg_with_masked_value_two() {
     let c = profile::Cond { arg: 0, op: profile::Op::MaskedEq, value: 0xf0, value_two: 0x30 };
     assert!(c.matches(0x3f, false));
     assert!(c.matches(0x1_0000_0035, false));
     assert!(!c.matches(0x40, false));
+    // Like libseccomp, the datum is masked too: bits outside the mask are ignored.
+    let c = profile::Cond { arg: 0, op: profile::Op::MaskedEq, value: 0xf0, value_two: 0x3f };
+    assert!(c.matches(0x30, false));
 }
 
 #[test]
@@ -417,4 +420,27 @@ fn container_process_state_is_runcs_shape() {
 fn print_docker_program_size() {
     let f = SeccompFilter::compile(&spec(DOCKER)).unwrap();
     println!("docker default profile: {} instructions", f.program().len());
+}
+
+#[test]
+fn i386_socket_rules_also_filter_socketcall() {
+    let s = spec(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86"],"syscalls":[
+            {"names":["socket"],"action":"SCMP_ACT_ERRNO","errnoRet":97,"args":[{"index":0,"value":40,"op":"SCMP_CMP_EQ"},{"index":1,"value":2,"op":"SCMP_CMP_EQ"}]},
+            {"names":["semop"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    );
+    let f = SeccompFilter::compile(&s).unwrap();
+    let x86 = ScmpArch::X86;
+    let at = |name, a: [u64; 6]| f.evaluate(&data(I386, nr(x86, name), a));
+    assert_eq!(at("socket", [40, 2, 0, 0, 0, 0]), RET_ERRNO | 97);
+    assert_eq!(at("socket", [2, 2, 0, 0, 0, 0]), RET_ALLOW);
+    // socketcall(SYS_SOCKET=1, ...): argument 0 is the call, the others are kept as written.
+    assert_eq!(at("socketcall", [1, 2, 0, 0, 0, 0]), RET_ERRNO | 97);
+    assert_eq!(at("socketcall", [1, 3, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(at("socketcall", [3, 2, 0, 0, 0, 0]), RET_ALLOW);
+    // semop has no direct i386 syscall: only ipc(SEMOP=1, ...) is filtered.
+    assert_eq!(at("ipc", [1, 0, 0, 0, 0, 0]), RET_ERRNO | 1);
+    assert_eq!(at("ipc", [2, 0, 0, 0, 0, 0]), RET_ALLOW);
+    // Not on x86_64, where socket is a plain syscall.
+    assert_eq!(f.evaluate(&data(X86_64, nr(ScmpArch::X86_64, "socket"), [40, 2, 0, 0, 0, 0])), RET_ERRNO | 97);
 }
