@@ -31,6 +31,10 @@ const ENOSYS: u32 = 38;
 /// Bit set in every x32 syscall number (`__X32_SYSCALL_BIT`).
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
+/// Syscalls the runtime may need between loading a filter and handing its listener to the
+/// agent (see [`super::send_listener_over`]); they cannot be `SCMP_ACT_NOTIFY`.
+pub const HANDOVER_SYSCALLS: [&str; 3] = ["write", "sendmsg", "sendto"];
+
 /// An architecture berth has a syscall table for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ScmpArch {
@@ -204,6 +208,8 @@ pub struct ArchRules {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     pub default: u32,
+    /// `listenerPath` and `listenerMetadata` (only when notify rules exist).
+    pub listener: Option<(std::path::PathBuf, Option<String>)>,
     /// Sorted; always contains the native architecture (as a libseccomp filter does).
     pub archs: Vec<ArchRules>,
     pub flags: u32,
@@ -331,8 +337,10 @@ pub fn normalise(spec: &LinuxSeccomp) -> Result<Profile, Error> {
         let repeated = conds.iter().any(|c| std::mem::replace(&mut seen[c.arg as usize], true));
         let alternatives = if repeated { conds.into_iter().map(|c| vec![c]).collect() } else { vec![conds] };
         if action == RET_USER_NOTIF {
-            if sc.names().iter().any(|n| n == "write") {
-                return Err(Error::NotifyWrite);
+            // The listener is handed over with these after the filter is loaded: notifying
+            // them would wait for an agent that has no listener yet (runc refuses `write`).
+            if let Some(n) = sc.names().iter().find(|n| HANDOVER_SYSCALLS.contains(&n.as_str())) {
+                return Err(Error::NotifyHandover(n.clone()));
             }
             notify |= !sc.names().is_empty();
         }
@@ -392,7 +400,10 @@ pub fn normalise(spec: &LinuxSeccomp) -> Result<Profile, Error> {
         }
         out.push(ArchRules { arch, syscalls, enosys_above: if enosys_stub { max } else { None } });
     }
-    Ok(Profile { default, archs: out, flags, notify })
+    let listener = notify
+        .then(|| spec.listener_path().clone().map(|p| (p, spec.listener_metadata().clone().filter(|m| !m.is_empty()))))
+        .flatten();
+    Ok(Profile { default, listener, archs: out, flags, notify })
 }
 
 /// i386's socketcall(2) and ipc(2) calls (the kernel's `SYS_*` and ipc call numbers, also

@@ -249,6 +249,8 @@ fn bad_profiles_are_errors_naming_the_problem() {
     assert!(e.contains("listenerPath"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","syscalls":[{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#);
     assert!(e.contains("write"), "{e}");
+    let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","syscalls":[{"names":["uname","sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#);
+    assert!(e.contains("sendmsg"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerMetadata":"m"}"#);
     assert!(e.contains("listenerMetadata"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["uname"],"action":"SCMP_ACT_ERRNO","errnoRet":70000}]}"#);
@@ -291,6 +293,7 @@ fn flags_and_notify() {
     ))
     .unwrap();
     assert!(f.uses_notify());
+    assert_eq!(f.listener_path(), Some(std::path::Path::new("/run/agent.sock")));
     assert_eq!(f.flags(), profile::FLAG_LOG | profile::FLAG_SPEC_ALLOW | profile::FLAG_WAIT_KILLABLE_RECV | profile::FLAG_NEW_LISTENER);
     assert_eq!(f.evaluate(&data(X86_64, nr(ScmpArch::X86_64, "mkdir"), [0; 6])), profile::RET_USER_NOTIF);
     // WAIT_KILLABLE_RECV means nothing without a listener (and the kernel refuses it alone).
