@@ -152,7 +152,7 @@ fn seccomp_flags_load_and_status_shows_filter_mode() {
             let mut buf = [0u8; 4096];
             // SAFETY: raw open/read into a stack buffer.
             let n = unsafe {
-                let fd = libc::open(b"/proc/self/status\0".as_ptr().cast(), libc::O_RDONLY);
+                let fd = libc::open(c"/proc/self/status".as_ptr(), libc::O_RDONLY);
                 libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
             };
             for chunk in buf[..n.max(0) as usize].chunks(8) {
@@ -192,7 +192,7 @@ fn seccomp_docker_default_profile_blocks_and_allows() {
     let f = docker_profile();
     let r = run_filtered(&f, -1, |out, _| {
         report(out, raw(libc::SYS_unshare, [libc::CLONE_NEWNET as u64, 0, 0]));
-        report(out, raw(libc::SYS_mount, [b"none\0".as_ptr() as u64, DIR.as_ptr() as u64, b"tmpfs\0".as_ptr() as u64]));
+        report(out, raw(libc::SYS_mount, [c"none".as_ptr() as u64, DIR.as_ptr() as u64, c"tmpfs".as_ptr() as u64]));
         report(out, raw(libc::SYS_keyctl, [0, 0, 0])); // KEYCTL_GET_KEYRING_ID
         report(out, raw(libc::SYS_socket, [40, libc::SOCK_STREAM as u64, 0])); // AF_VSOCK
         report(out, raw(libc::SYS_clone3, [0, 0, 0]));

@@ -32,6 +32,7 @@ struct Libseccomp {
     resolve_name: unsafe extern "C" fn(*const c_char) -> c_int,
 }
 
+#[allow(clippy::missing_transmute_annotations)] // each target type is the field it fills
 fn libseccomp() -> Libseccomp {
     // SAFETY: dlopen/dlsym of a C library with the prototypes of <seccomp.h>.
     unsafe {
