@@ -366,6 +366,13 @@ pub fn normalise(spec: &LinuxSeccomp) -> Result<Profile, Error> {
     for arch in archs {
         let mut syscalls: BTreeMap<u32, SyscallRules> = BTreeMap::new();
         let mut max = None;
+        // Every comparison costs at least two instructions: a profile with more than the
+        // kernel's limit of them can never load; refuse it before any quadratic work.
+        let comparisons: usize =
+            flat.iter().filter(|f| arch.resolve(f.name).is_some()).map(|f| f.alternatives.iter().map(Vec::len).sum::<usize>()).sum();
+        if comparisons > super::bpf::MAX_INSNS {
+            return Err(Error::TooLarge(2 * comparisons));
+        }
         for f in &flat {
             let direct = arch.resolve(f.name);
             max = max.max(direct);

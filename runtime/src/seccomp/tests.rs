@@ -447,3 +447,20 @@ fn i386_socket_rules_also_filter_socketcall() {
     // Not on x86_64, where socket is a plain syscall.
     assert_eq!(f.evaluate(&data(X86_64, nr(ScmpArch::X86_64, "socket"), [40, 2, 0, 0, 0, 0])), RET_ERRNO | 97);
 }
+
+#[test]
+fn huge_profiles_are_refused_quickly() {
+    let rules: Vec<String> = (0..50_000)
+        .map(|i| format!(r#"{{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{{"index":0,"value":{i},"op":"SCMP_CMP_EQ"}}]}}"#))
+        .collect();
+    let json = format!(r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{}]}}"#, rules.join(","));
+    let t = std::time::Instant::now();
+    let e = SeccompFilter::compile(&spec(&json)).unwrap_err();
+    assert!(matches!(e, Error::TooLarge(_)), "{e}");
+    assert!(e.to_string().contains("4096"), "{e}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    // Many argument-free names are cheap and fine (the tree grows with distinct outcomes only).
+    let names: Vec<String> = (0..20_000).map(|i| format!("\"nosuch{i}\"")).collect();
+    let json = format!(r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{{"names":[{}],"action":"SCMP_ACT_ALLOW"}}]}}"#, names.join(","));
+    SeccompFilter::compile(&spec(&json)).unwrap();
+}
