@@ -369,7 +369,7 @@ pub fn normalise(spec: &LinuxSeccomp) -> Result<Profile, Error> {
         // Every comparison costs at least two instructions: a profile with more than the
         // kernel's limit of them can never load; refuse it before any quadratic work.
         let comparisons: usize =
-            flat.iter().filter(|f| arch.resolve(f.name).is_some()).map(|f| f.alternatives.iter().map(Vec::len).sum::<usize>()).sum();
+            flat.iter().filter(|f| arch.resolve(f.name).is_some() || multiplexed(arch, f.name).is_some()).map(|f| f.alternatives.iter().map(Vec::len).sum::<usize>()).sum();
         if comparisons > super::bpf::MAX_INSNS {
             return Err(Error::TooLarge(2 * comparisons));
         }
