@@ -109,6 +109,7 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nberth:x:1000:\nnogroup:x:65534:\n").unwrap();
 }
 
+pub mod containerd_peer;
 pub mod docker_registry;
 pub mod fake_registry;
 pub mod image_fixture;
