@@ -1,10 +1,14 @@
-//! A process's stdio. Without a terminal the shim copies nothing: the container gets the FIFOs
-//! (or log file, or pipes to a logging binary) as its own fds 0/1/2, so output flows straight
-//! from the container to containerd. The shim only holds extra handles that keep the FIFOs
-//! usable: a reader on stdout/stderr (the container never gets EPIPE while containerd is away;
-//! dropped at exit so containerd sees EOF) and a writer on stdin (the container never sees a
-//! premature EOF; dropped on CloseIO). With a terminal, the runtime returns the pty master and
-//! the shim's event loop copies FIFO <-> master with non-blocking fds (no thread per stream).
+//! A process's stdio. Output is not copied: the container gets the stdout/stderr FIFOs (or log
+//! file, or pipes to a logging binary) as its own fds 1/2, so output flows straight from the
+//! container to containerd. The shim holds a reader on each output FIFO so the container never
+//! gets EPIPE while containerd is away (dropped at exit, so containerd then sees EOF).
+//!
+//! Input is copied, because a FIFO read end given to the container would report EOF before the
+//! client has even opened its end: the shim reads the stdin FIFO non-blocking from its event
+//! loop (Linux reports HUP on it only once a writer has come and gone, which is exactly the
+//! client's EOF) into a pipe that is the container's fd 0, closed on that EOF or on CloseIO.
+//! With a terminal, the runtime returns the pty master and the loop copies stdin FIFO -> master
+//! and master -> stdout FIFO, all non-blocking (no thread per stream).
 
 use crate::sys;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -33,8 +37,8 @@ impl ChildStdio {
 /// The shim's side of a process's stdio while it runs.
 #[derive(Default)]
 pub struct ProcessIo {
-    /// Our writer on the stdin FIFO (non-tty); dropping it is CloseIO.
-    stdin_keep: Option<OwnedFd>,
+    /// Copying the stdin FIFO into the container's stdin pipe (non-tty).
+    pub stdin: Option<StdinPipe>,
     /// Our readers on the stdout/stderr FIFOs (non-tty); dropped when the process exits.
     out_keep: Vec<OwnedFd>,
     /// Terminal copying state.
@@ -43,10 +47,19 @@ pub struct ProcessIo {
     pub logger_pid: Option<i32>,
 }
 
+/// stdin FIFO -> pipe. `dst` is dropped (the container sees EOF) on the FIFO's EOF or CloseIO.
+pub struct StdinPipe {
+    pub src: OwnedFd,
+    pub dst: OwnedFd,
+    pub buf: Vec<u8>,
+    /// EOF or CloseIO seen: close `dst` once `buf` is written.
+    pub closing: bool,
+}
+
 /// Copying between the pty master and the FIFOs.
 pub struct Tty {
     pub master: OwnedFd,
-    /// The stdin FIFO, opened read-write (so it never reports EOF) and non-blocking.
+    /// The stdin FIFO, read side, non-blocking (dropped at the client's EOF).
     pub stdin: Option<OwnedFd>,
     /// The stdout FIFO, write side, non-blocking.
     pub stdout: Option<OwnedFd>,
@@ -59,6 +72,10 @@ pub struct Tty {
 
 /// Output buffered for a slow reader before the shim stops reading the master.
 pub const TTY_BUF_MAX: usize = 256 << 10;
+
+fn open_stdin_fifo(path: &str) -> Result<OwnedFd, String> {
+    sys::open(Path::new(path), libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| format!("open stdin {path}: {e}"))
+}
 
 fn open_fifo_rdwr(path: &Path) -> Result<OwnedFd, String> {
     sys::open(path, libc::O_RDWR | libc::O_NONBLOCK, 0).map_err(|e| format!("open {}: {e}", path.display()))
@@ -135,7 +152,7 @@ pub fn prepare(spec: &StdioSpec, id: &str, namespace: &str) -> Result<(Option<Ch
     if spec.terminal {
         let mut tty = Tty { master: dev_null(libc::O_RDONLY)?, stdin: None, stdout: None, out_buf: Vec::new(), in_buf: Vec::new(), master_eof: false };
         if !spec.stdin.is_empty() {
-            tty.stdin = Some(open_fifo_rdwr(Path::new(&spec.stdin))?);
+            tty.stdin = Some(open_stdin_fifo(&spec.stdin)?);
         }
         match parse_out(&spec.stdout)? {
             OutTarget::None => {}
@@ -154,9 +171,10 @@ pub fn prepare(spec: &StdioSpec, id: &str, namespace: &str) -> Result<(Option<Ch
     let stdin = if spec.stdin.is_empty() {
         dev_null(libc::O_RDONLY)?
     } else {
-        let rw = open_fifo_rdwr(Path::new(&spec.stdin))?;
-        let r = reopen(&rw, libc::O_RDONLY)?;
-        io.stdin_keep = Some(reopen(&rw, libc::O_WRONLY | libc::O_NONBLOCK)?);
+        let src = open_stdin_fifo(&spec.stdin)?;
+        let (r, w) = sys::pipe().map_err(|e| format!("stdin pipe: {e}"))?;
+        sys::set_nonblocking(w.as_raw_fd(), true).map_err(|e| e.to_string())?;
+        io.stdin = Some(StdinPipe { src, dst: w, buf: Vec::new(), closing: false });
         r
     };
     let (stdout, stderr) = match parse_out(&spec.stdout)? {
@@ -250,9 +268,25 @@ fn spawn_logger(path: &str, args: &[String], id: &str, ns: &str) -> Result<(Owne
 impl ProcessIo {
     /// CloseIO: the client has no more input; the container sees EOF once its writers are gone.
     pub fn close_stdin(&mut self) {
-        self.stdin_keep = None;
+        if let Some(p) = self.stdin.as_mut() {
+            p.closing = true;
+            p.flush();
+            if p.buf.is_empty() {
+                self.stdin = None;
+            }
+        }
         if let Some(t) = self.tty.as_mut() {
             t.stdin = None;
+        }
+    }
+
+    /// Move stdin input along (called when the FIFO is readable or the pipe writable).
+    pub fn pump_stdin(&mut self) {
+        if let Some(p) = self.stdin.as_mut() {
+            p.pump();
+            if p.closing && p.buf.is_empty() {
+                self.stdin = None;
+            }
         }
     }
 
@@ -261,9 +295,65 @@ impl ProcessIo {
         if let Some(t) = self.tty.as_mut() {
             t.drain_master();
         }
-        self.stdin_keep = None;
+        self.stdin = None;
         self.out_keep.clear();
         self.tty = None;
+    }
+}
+
+/// Has a writer of this FIFO come and gone? (Linux sets POLLHUP on a FIFO's read side only
+/// once a writer has opened it since we did: a plain read returns 0 before that too.)
+fn writer_gone(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, no wait.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & libc::POLLHUP != 0 && pfd.revents & libc::POLLIN == 0 }
+}
+
+/// Read a non-blocking FIFO into `buf` (bounded); true at EOF (the writer came and went).
+fn read_fifo(fd: RawFd, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    while buf.len() < TTY_BUF_MAX {
+        match sys::read(fd, &mut chunk) {
+            Ok(0) => return writer_gone(fd),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// Write as much of `buf` as `fd` takes; false when the reader is gone for good.
+fn write_some(fd: RawFd, buf: &mut Vec<u8>) -> bool {
+    while !buf.is_empty() {
+        match sys::write(fd, buf) {
+            Ok(n) => {
+                buf.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => {
+                buf.clear();
+                return false;
+            }
+        }
+    }
+    true
+}
+
+impl StdinPipe {
+    fn pump(&mut self) {
+        if !self.closing && read_fifo(self.src.as_raw_fd(), &mut self.buf) {
+            self.closing = true;
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if !write_some(self.dst.as_raw_fd(), &mut self.buf) {
+            self.closing = true;
+        }
     }
 }
 
@@ -312,33 +402,13 @@ impl Tty {
 
     /// Read client input from stdin and push it into the master.
     pub fn pump_in(&mut self) {
-        let Some(inp) = self.stdin.as_ref() else { return };
-        let mut chunk = [0u8; 4096];
-        while self.in_buf.len() < TTY_BUF_MAX {
-            match sys::read(inp.as_raw_fd(), &mut chunk) {
-                Ok(0) => break,
-                Ok(n) => self.in_buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+        if let Some(inp) = self.stdin.as_ref() {
+            if read_fifo(inp.as_raw_fd(), &mut self.in_buf) {
+                // the client closed its input: nothing more to read (the terminal stays)
+                self.stdin = None;
             }
         }
-        self.flush_in();
-    }
-
-    pub fn flush_in(&mut self) {
-        while !self.in_buf.is_empty() {
-            match sys::write(self.master.as_raw_fd(), &self.in_buf) {
-                Ok(n) => {
-                    self.in_buf.drain(..n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.in_buf.clear();
-                    break;
-                }
-            }
-        }
+        write_some(self.master.as_raw_fd(), &mut self.in_buf);
     }
 
     /// At exit: copy whatever output is left (bounded, non-blocking) so it is not lost.
@@ -396,11 +466,19 @@ mod tests {
         sys::write(child.fds[1].as_raw_fd(), b"hello").unwrap();
         let mut buf = [0u8; 16];
         assert_eq!(sys::read(reader.as_raw_fd(), &mut buf).unwrap(), 5);
-        // stdin: nothing written yet is not EOF (our writer is held) ...
+        // stdin: before the client opens its end the container sees no EOF ...
         sys::set_nonblocking(child.fds[0].as_raw_fd(), true).unwrap();
+        io.pump_stdin();
         assert_eq!(sys::read(child.fds[0].as_raw_fd(), &mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
-        // ... until CloseIO
-        io.close_stdin();
+        // ... it gets what the client writes, then EOF when the client closes
+        let w = sys::open(Path::new(&spec.stdin), libc::O_WRONLY, 0).unwrap();
+        sys::write(w.as_raw_fd(), b"in!").unwrap();
+        io.pump_stdin();
+        assert_eq!(sys::read(child.fds[0].as_raw_fd(), &mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"in!");
+        drop(w);
+        io.pump_stdin();
+        assert!(io.stdin.is_none());
         assert_eq!(sys::read(child.fds[0].as_raw_fd(), &mut buf).unwrap(), 0);
         // at exit the client sees EOF on stdout once the container's fd is gone
         io.on_exit();

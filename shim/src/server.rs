@@ -24,6 +24,7 @@ const K_MASTER: u64 = 2 << 32;
 const K_STDIN: u64 = 3 << 32;
 const K_STDOUT: u64 = 4 << 32;
 const K_OOM: u64 = 5 << 32;
+const K_STDIN_PIPE: u64 = 6 << 32;
 const KIND_MASK: u64 = 0xffff_ffff << 32;
 
 const IN: u32 = libc::EPOLLIN as u32;
@@ -88,7 +89,7 @@ impl Server {
             T_EVENTS => self.svc.publisher.on_readable(),
             t => match t & KIND_MASK {
                 K_CONN => self.on_conn(t, events),
-                K_MASTER | K_STDIN | K_STDOUT => self.on_tty((t & 0xffff_ffff) as u32),
+                K_MASTER | K_STDIN | K_STDOUT | K_STDIN_PIPE => self.on_stdio((t & 0xffff_ffff) as u32),
                 K_OOM => self.on_oom((t & 0xffff_ffff) as u32),
                 _ => {}
             },
@@ -161,10 +162,11 @@ impl Server {
         }
     }
 
-    fn on_tty(&mut self, key: u32) {
+    fn on_stdio(&mut self, key: u32) {
         for t in self.svc.tasks.values_mut() {
             for p in t.processes_mut() {
                 if p.key == key {
+                    p.io.pump_stdin();
                     if let Some(tty) = p.io.tty.as_mut() {
                         tty.pump_in();
                         tty.pump_out();
@@ -222,8 +224,16 @@ impl Server {
                 want.insert(w.fd.as_raw_fd(), (K_OOM | t.init.key as u64, IN));
             }
             for p in t.processes_mut() {
-                let Some(tty) = p.io.tty.as_ref() else { continue };
                 let key = p.key as u64;
+                if let Some(sp) = &p.io.stdin {
+                    if !sp.closing && sp.buf.len() < crate::io::TTY_BUF_MAX {
+                        want.insert(sp.src.as_raw_fd(), (K_STDIN | key, IN));
+                    }
+                    if !sp.buf.is_empty() {
+                        want.insert(sp.dst.as_raw_fd(), (K_STDIN_PIPE | key, OUT));
+                    }
+                }
+                let Some(tty) = p.io.tty.as_ref() else { continue };
                 let mut m = 0;
                 if !tty.master_eof && tty.out_buf.len() < crate::io::TTY_BUF_MAX {
                     m |= IN;
