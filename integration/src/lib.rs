@@ -4,6 +4,8 @@
 //! Every test runs as root, in parallel with the others (and with other checkouts' tests on
 //! the same machine): ids carry the pid and a counter, state lives under a fresh temp dir.
 
+pub mod build;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,50 @@
+//! Harness for the builder's tests: write a build context, run `berth-build` with a private
+//! store root, read what it said.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Write `files` (path, content) under `dir` (parents created).
+pub fn write_context(dir: &Path, files: &[(&str, &str)]) {
+    for (p, c) in files {
+        let path = dir.join(p);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, c).unwrap();
+    }
+}
+
+/// A build run: `berth-build --root <tmp>/store --progress plain ARGS...`.
+pub struct BuildRun {
+    pub output: Output,
+}
+
+impl BuildRun {
+    pub fn ok(&self) -> bool {
+        self.output.status.success()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+}
+
+pub fn store_root(tmp: &Path) -> PathBuf {
+    tmp.join("store")
+}
+
+pub fn berth_build(tmp: &Path, args: &[&str]) -> BuildRun {
+    let output = Command::new(crate::bin("berth-build"))
+        .arg("--root")
+        .arg(store_root(tmp))
+        .arg("--progress")
+        .arg("plain")
+        .args(args)
+        .env_remove("BERTH_STORE_ROOT")
+        .output()
+        .expect("run berth-build");
+    BuildRun { output }
+}
