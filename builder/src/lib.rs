@@ -13,6 +13,7 @@
 pub mod cache;
 pub mod cli;
 pub mod context;
+pub mod diff;
 pub mod dispatch;
 pub mod dockerfile;
 pub mod exec;

@@ -133,7 +133,7 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
                 _ => Vec::new(),
             };
             hasher.record(&[path.as_bytes(), kind_tag(&kind).as_bytes(), &mode.to_le_bytes(), &uid.to_le_bytes(), &gid.to_le_bytes(), &size.to_le_bytes(), &digest]);
-            planned.push(LayerEntry { path, kind, mode, uid, gid, mtime: clamp(e.mtime, times.epoch), size });
+            planned.push(LayerEntry { path, kind, mode, uid, gid, mtime: clamp(e.mtime, times.epoch), size, xattrs: Vec::new() });
         }
     }
     for (name, data) in &step.inline {
@@ -149,6 +149,7 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
             gid,
             mtime: times.created(),
             size: data.len() as u64,
+            xattrs: Vec::new(),
         });
     }
     let entries = with_parents(planned, view, owner, times);
@@ -180,10 +181,10 @@ pub fn with_parents(planned: Vec<LayerEntry>, view: &dyn RootView, owner: Option
                 continue;
             }
             let entry = match view.lstat(&format!("/{p}")) {
-                Some(m) if m.is_dir => LayerEntry { path: p.to_string(), kind: EntryKind::Dir, mode: m.mode, uid: m.uid, gid: m.gid, mtime: clamp(m.mtime, times.epoch), size: 0 },
+                Some(m) if m.is_dir => LayerEntry { path: p.to_string(), kind: EntryKind::Dir, mode: m.mode, uid: m.uid, gid: m.gid, mtime: clamp(m.mtime, times.epoch), size: 0, xattrs: Vec::new() },
                 _ => {
                     let (uid, gid) = owner.unwrap_or((0, 0));
-                    LayerEntry { path: p.to_string(), kind: EntryKind::Dir, mode: 0o755, uid, gid, mtime: times.created(), size: 0 }
+                    LayerEntry { path: p.to_string(), kind: EntryKind::Dir, mode: 0o755, uid, gid, mtime: times.created(), size: 0, xattrs: Vec::new() }
                 }
             };
             parents.insert(p.to_string(), entry);
