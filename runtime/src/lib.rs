@@ -4,4 +4,5 @@
 
 pub mod cgroups;
 pub mod inroot;
+pub mod lsm;
 pub mod seccomp;
