@@ -48,3 +48,21 @@ pub fn berth_build(tmp: &Path, args: &[&str]) -> BuildRun {
         .expect("run berth-build");
     BuildRun { output }
 }
+
+/// A busybox image (`make_busybox_rootfs`, one layer) imported into the store at `root` as
+/// `localhost/busybox:latest`. Returns the reference.
+pub fn import_busybox(tmp: &Path, root: &Path) -> String {
+    let rootfs = tmp.join("busybox-rootfs");
+    crate::make_busybox_rootfs(&rootfs);
+    let out = Command::new("tar")
+        .args(["--sort=name", "--numeric-owner", "--owner=0", "--group=0", "--mtime=@1700000000", "-cf", "-", "-C"])
+        .arg(&rootfs)
+        .arg(".")
+        .output()
+        .expect("tar");
+    assert!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
+    let layout = tmp.join("busybox-layout");
+    crate::image_fixture::write_layout(&layout, "latest", &[out.stdout], serde_json::json!({}), &Default::default());
+    crate::store::store_ok(root, &["import", "--name", "localhost/busybox", layout.to_str().unwrap()]);
+    "localhost/busybox:latest".to_string()
+}
