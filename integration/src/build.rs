@@ -66,3 +66,31 @@ pub fn import_busybox(tmp: &Path, root: &Path) -> String {
     crate::store::store_ok(root, &["import", "--name", "localhost/busybox", layout.to_str().unwrap()]);
     "localhost/busybox:latest".to_string()
 }
+
+/// `berth-store inspect REF` as JSON (the `Config` key holds the image config).
+pub fn inspect(root: &Path, reference: &str) -> serde_json::Value {
+    let out = crate::store::store_ok(root, &["inspect", reference]);
+    serde_json::from_str(&out).expect("inspect JSON")
+}
+
+/// `berth-store unpack REF DIR`, returning a listing `path mode uid:gid [size|->target]`.
+pub fn unpack_listing(root: &Path, reference: &str, dir: &Path) -> Vec<String> {
+    crate::store::store_ok(root, &["unpack", reference, dir.to_str().unwrap()]);
+    let out = Command::new("find").arg(".").arg("-printf").arg("%p %y %m %U:%G %s %l\n").current_dir(dir).output().unwrap();
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            // Directory sizes depend on the file system; drop them.
+            let f: Vec<&str> = l.split(' ').collect();
+            if f[1] == "d" { format!("{} {} {} {}", f[0], f[1], f[2], f[3]) } else { l.trim_end().to_string() }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The image id (config digest) a successful build printed on stdout.
+pub fn built_id(r: &BuildRun) -> String {
+    assert!(r.ok(), "build failed: {}", r.stderr());
+    r.stdout().trim().to_string()
+}

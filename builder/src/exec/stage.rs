@@ -252,7 +252,8 @@ impl Exec<'_> {
                         source_tree.as_ref().unwrap()
                     }
                 };
-                let p = plan_copy(c, tree, 0, view.as_ref(), self.times).map_err(fail)?;
+                // Context files are copied as root's; files from a stage or image keep their owners.
+                let p = plan_copy(c, tree, 0, view.as_ref(), self.times, c.from.is_some()).map_err(fail)?;
                 (p.entries, p.inputs)
             }
             Step::Mkdir { path, user } => {
@@ -260,7 +261,7 @@ impl Exec<'_> {
                 if view.lstat(&real).is_some_and(|m| m.is_dir) {
                     (Vec::new(), InputHasher::new().finish())
                 } else {
-                    let owner = if user.is_empty() { None } else { Some(crate::view::resolve_owner(user, view.as_ref()).map_err(fail)?) };
+                    let owner = if user.is_empty() { None } else { Some(crate::view::resolve_user(user, view.as_ref()).map_err(fail)?) };
                     let dir = crate::layer::LayerEntry {
                         path: real.trim_start_matches('/').to_string(),
                         kind: crate::layer::EntryKind::Dir,

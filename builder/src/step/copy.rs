@@ -48,7 +48,9 @@ fn base_name(p: &str) -> &str {
 
 /// Plan a COPY/ADD whose sources are read from `tree` (the context, or another stage's
 /// root opened as a tree; `tree_id` is how [`Content::Tree`] refers to it).
-pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn RootView, times: Times) -> Result<CopyPlan, String> {
+/// Without `--chown`, entries are owned by root, or keep their owners with `keep_owners`
+/// (sources from another stage or image, as BuildKit does).
+pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn RootView, times: Times, keep_owners: bool) -> Result<CopyPlan, String> {
     let owner = match &step.chown {
         Some(spec) => Some(resolve_owner(spec, view)?),
         None => None,
@@ -127,6 +129,7 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
                 }
             }
             let size = if matches!(kind, EntryKind::File(_)) { e.size } else { 0 };
+            let (uid, gid) = if owner.is_none() && keep_owners { (e.uid, e.gid) } else { (uid, gid) };
             let digest: Vec<u8> = match &kind {
                 EntryKind::File(_) => tree.hash_file(&e.ctx_path, e.rel.is_empty()).map_err(|x| x.to_string())?.to_vec(),
                 EntryKind::Symlink(t) | EntryKind::Hardlink(t) => t.as_bytes().to_vec(),
@@ -255,22 +258,22 @@ mod tests {
     #[test]
     fn directory_contents_and_file_targets() {
         let (top, c) = setup();
-        let p = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["app", "app/a.txt", "app/alias", "app/one-link", "app/sub", "app/sub/b.txt"]);
         let a = p.entries.iter().find(|e| e.path == "app/a.txt").unwrap();
         assert_eq!((a.mode, a.uid, a.gid, a.size), (0o600, 0, 0, 1));
         assert_eq!(p.entries[2].kind, EntryKind::Symlink("a.txt".into()));
-        let p = plan_copy(&step(&["one"], "/x/renamed"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["one"], "/x/renamed"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["x", "x/renamed"]);
-        let p = plan_copy(&step(&["one"], "/x/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["one"], "/x/"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["x", "x/one"]);
-        let p = plan_copy(&step(&["one", "src/a.txt"], "/d/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["one", "src/a.txt"], "/d/"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["d", "d/a.txt", "d/one"]);
-        let p = plan_copy(&step(&["src/*.txt", "nomatch*"], "/w/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["src/*.txt", "nomatch*"], "/w/"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["w", "w/a.txt"]);
-        let e = plan_copy(&step(&["missing"], "/w/"), &c, 0, &EmptyView, T).unwrap_err();
+        let e = plan_copy(&step(&["missing"], "/w/"), &c, 0, &EmptyView, T, false).unwrap_err();
         assert_eq!(e, "source \"missing\" not found in the build context");
-        let e = plan_copy(&step(&["../etc/passwd"], "/w/"), &c, 0, &EmptyView, T).unwrap_err();
+        let e = plan_copy(&step(&["../etc/passwd"], "/w/"), &c, 0, &EmptyView, T, false).unwrap_err();
         assert_eq!(e, "forbidden path outside the build context: ../etc/passwd");
         let _ = std::fs::remove_dir_all(top);
     }
@@ -278,7 +281,7 @@ mod tests {
     #[test]
     fn hardlinks_inside_one_copy() {
         let (top, c) = setup();
-        let p = plan_copy(&step(&["one", "src/"], "/d/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["one", "src/"], "/d/"), &c, 0, &EmptyView, T, false).unwrap();
         let l = p.entries.iter().find(|e| e.path == "d/one-link").unwrap();
         assert_eq!(l.kind, EntryKind::Hardlink("d/one".into()));
         let _ = std::fs::remove_dir_all(top);
@@ -296,7 +299,7 @@ mod tests {
         let mut s = step(&["one"], "/bin");
         s.chown = Some("app".into());
         s.chmod = Some(Chmod::Octal(0o755));
-        let p = plan_copy(&s, &c, 0, &v, Times { now: 1000, epoch: Some(10) }).unwrap();
+        let p = plan_copy(&s, &c, 0, &v, Times { now: 1000, epoch: Some(10) }, false).unwrap();
         assert_eq!(paths(&p), vec!["usr", "usr/local", "usr/local/bin", "usr/local/bin/one"]);
         let f = p.entries.last().unwrap();
         assert_eq!((f.mode, f.uid, f.gid, f.mtime), (0o755, 1000, 1000, 10));
@@ -316,18 +319,18 @@ mod tests {
     #[test]
     fn inputs_digest_tracks_content_and_metadata() {
         let (top, c) = setup();
-        let d1 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T).unwrap().inputs;
-        let d2 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, Times { now: 5000, epoch: None }).unwrap().inputs;
+        let d1 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T, false).unwrap().inputs;
+        let d2 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, Times { now: 5000, epoch: None }, false).unwrap().inputs;
         assert_eq!(d1, d2, "time of the build is not an input");
         std::fs::write(c.root().join("src/a.txt"), "A").unwrap();
-        let d3 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T).unwrap().inputs;
+        let d3 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T, false).unwrap().inputs;
         assert_ne!(d1, d3);
         std::fs::set_permissions(c.root().join("src/a.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let d4 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T).unwrap().inputs;
+        let d4 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T, false).unwrap().inputs;
         assert_ne!(d3, d4);
         let mut s = step(&["src/"], "/app/");
         s.chown = Some("7:7".into());
-        assert_ne!(d4, plan_copy(&s, &c, 0, &EmptyView, T).unwrap().inputs);
+        assert_ne!(d4, plan_copy(&s, &c, 0, &EmptyView, T, false).unwrap().inputs);
         let _ = std::fs::remove_dir_all(top);
     }
 
@@ -336,12 +339,12 @@ mod tests {
         let (top, c) = setup();
         let mut s = step(&[], "/etc/app.conf");
         s.inline = vec![("EOF".into(), "k=v\n".into())];
-        let p = plan_copy(&s, &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&s, &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["etc", "etc/app.conf"]);
         assert_eq!(p.entries[1].kind, EntryKind::File(Content::Inline(b"k=v\n".to_vec())));
         let mut s = step(&["src/"], "/app/");
         s.excludes = vec!["*.txt".into(), "sub".into()];
-        let p = plan_copy(&s, &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&s, &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["app", "app/alias", "app/one-link"]);
         let _ = std::fs::remove_dir_all(top);
     }
