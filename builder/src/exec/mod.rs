@@ -10,6 +10,8 @@
 pub mod progress;
 pub mod records;
 pub mod rootfs;
+pub mod run;
+mod run_step;
 mod stage;
 
 use crate::cache::{hex, Key};

@@ -43,6 +43,26 @@ impl Merged {
         }
     }
 
+    /// A writable overlay: `layers` (bottom first; an empty `fallback_lower` when there are
+    /// none) under `upper`, mounted at `target`.
+    pub fn writable(layers: &[PathBuf], fallback_lower: &Path, upper: &Path, work: &Path, target: &Path) -> io::Result<Self> {
+        for d in [fallback_lower, upper, work, target] {
+            std::fs::create_dir_all(d)?;
+        }
+        let mut lower: Vec<String> = layers.iter().rev().map(|p| escape(&p.to_string_lossy())).collect();
+        if lower.is_empty() {
+            lower.push(escape(&fallback_lower.to_string_lossy()));
+        }
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off",
+            lower.join(":"),
+            escape(&upper.to_string_lossy()),
+            escape(&work.to_string_lossy())
+        );
+        mount_overlay_flags(target, &opts, 0)?;
+        Ok(Merged { path: target.to_path_buf(), mounted: true })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -65,10 +85,14 @@ fn escape(p: &str) -> String {
 }
 
 pub fn mount_overlay(target: &Path, opts: &str) -> io::Result<()> {
+    mount_overlay_flags(target, opts, libc::MS_RDONLY)
+}
+
+fn mount_overlay_flags(target: &Path, opts: &str, flags: libc::c_ulong) -> io::Result<()> {
     let t = CString::new(target.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let o = CString::new(opts).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: NUL-terminated arguments.
-    let r = unsafe { libc::mount(c"overlay".as_ptr(), t.as_ptr(), c"overlay".as_ptr(), libc::MS_RDONLY, o.as_ptr().cast()) };
+    let r = unsafe { libc::mount(c"overlay".as_ptr(), t.as_ptr(), c"overlay".as_ptr(), flags, o.as_ptr().cast()) };
     if r != 0 {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(e.kind(), format!("mounting overlay on {}: {e}", target.display())));

@@ -85,7 +85,7 @@ impl Exec<'_> {
     }
 
     /// Resolve an image from the store, pulling it when missing (or always with --pull).
-    fn image(&self, reference: &str, platform: Option<&str>) -> Result<berth_store::Image, String> {
+    pub(super) fn image(&self, reference: &str, platform: Option<&str>) -> Result<berth_store::Image, String> {
         if !self.opts.pull {
             if let Ok(img) = self.store.resolve(reference) {
                 return Ok(img);
@@ -96,7 +96,7 @@ impl Exec<'_> {
         self.store.pull(reference, &o, &berth_store::NoProgress).map_err(|e| format!("pulling {reference}: {e}"))
     }
 
-    fn image_result(&self, img: &berth_store::Image) -> Result<StageResult, String> {
+    pub(super) fn image_result(&self, img: &berth_store::Image) -> Result<StageResult, String> {
         let dirs = self
             .store
             .snapshots
@@ -177,7 +177,7 @@ impl Exec<'_> {
             };
             let title = format!("{} {}", self.stage_label(i, n + 2, total), text);
             let line = self.report.step(&title);
-            match self.run_step(i, &st, &mut res, &step, lineno, name) {
+            match self.run_step(i, &st, &mut res, &step, lineno, name, &line) {
                 Ok((rec, cached)) => {
                     res.history.push(history(rec.created.clone(), d.created_by, rec.empty));
                     if cached {
@@ -211,7 +211,7 @@ impl Exec<'_> {
         Ok((merged, view))
     }
 
-    fn run_step(&self, si: usize, st: &crate::dockerfile::Stage, res: &mut StageResult, step: &Step, lineno: usize, name: &str) -> Result<(LayerRecord, bool), Failure> {
+    fn run_step(&self, si: usize, st: &crate::dockerfile::Stage, res: &mut StageResult, step: &Step, lineno: usize, name: &str, line: &super::progress::StepLine<'_>) -> Result<(LayerRecord, bool), Failure> {
         let fail = |m: String| Self::fail(lineno, name, m);
         // The epoch changes what is written (clamped times), so it is part of every key.
         let platform = format!("{}/{};epoch={:?}", res.os, res.arch, self.times.epoch);
@@ -277,7 +277,7 @@ impl Exec<'_> {
                     (with_parents(vec![dir], view.as_ref(), None, self.times), h.finish())
                 }
             }
-            Step::Run(_) => return Err(fail("RUN needs the runtime library, which this build of berth-build does not have yet".into())),
+            Step::Run(r) => (Vec::new(), self.run_inputs(r, st.index).map_err(fail)?),
         };
         let key = step_key(&res.key, step, &inputs, &platform);
         if !self.opts.no_cache {
@@ -285,6 +285,18 @@ impl Exec<'_> {
                 self.apply(res, &rec, key);
                 return Ok((rec, true));
             }
+        }
+        let mut run_tree = None;
+        let entries = match step {
+            Step::Run(r) => {
+                let o = self.run_container(r, res, st.index, &tag, line).map_err(fail)?;
+                run_tree = Some(o.upper);
+                o.entries
+            }
+            _ => entries,
+        };
+        if let Some(t) = run_tree {
+            source_tree = Some(t);
         }
         let rec = if entries.is_empty() {
             LayerRecord { layer: Descriptor::new("", Digest::sha256_of(b""), 0), diff_id: Digest::sha256_of(b""), created: self.created(), empty: true }
