@@ -74,7 +74,7 @@ pub fn upper_to_entries(upper: &Path, tree_id: usize, epoch: Option<i64>, skip: 
     let skipped_dirs: BTreeSet<&String> = skip.iter().collect();
     for e in walked.into_iter().skip(1) {
         let Entry { rel, kind, mode, uid, gid, size, mtime, ino, dev, nlink, rdev, .. } = e;
-        if skipped_dirs.contains(&rel) && (kind == Kind::Dir && dir_is_empty(&upper.join(&rel)) || kind == Kind::File && size == 0) {
+        if skipped_dirs.contains(&rel) && kind == Kind::File && size == 0 {
             continue;
         }
         let host = upper.join(&rel);
@@ -133,11 +133,20 @@ pub fn upper_to_entries(upper: &Path, tree_id: usize, epoch: Option<i64>, skip: 
             }
         }
     }
-    Ok(normalize(out))
-}
-
-fn dir_is_empty(p: &Path) -> bool {
-    std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(false)
+    // Stub directories go when nothing else below them is in the layer.
+    let out = normalize(out);
+    let keep: Vec<bool> = out
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if !(e.kind == EntryKind::Dir && skip.contains(&e.path)) {
+                return true;
+            }
+            let prefix = format!("{}/", e.path);
+            out[i + 1..].iter().any(|x| x.path.starts_with(&prefix) && !(x.kind == EntryKind::Dir && skip.contains(&x.path)))
+        })
+        .collect();
+    Ok(out.into_iter().zip(keep).filter(|(_, k)| *k).map(|(e, _)| e).collect())
 }
 
 #[cfg(test)]

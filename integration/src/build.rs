@@ -94,3 +94,32 @@ pub fn built_id(r: &BuildRun) -> String {
     assert!(r.ok(), "build failed: {}", r.stderr());
     r.stdout().trim().to_string()
 }
+
+/// Run an image's default command: `berth-store bundle --copy` then the OCI runtime
+/// (`$BERTH_TEST_RUNTIME`, default `runc` until berth's own CLI runs bundles), returning
+/// (exit code, stdout+stderr).
+pub fn run_image(tmp: &Path, root: &Path, reference: &str) -> (i32, String) {
+    let bundle = tmp.join(format!("bundle-{}", crate::unique_id("b")));
+    crate::store::store_ok(root, &["bundle", "--copy", reference, bundle.to_str().unwrap()]);
+    let runtime = std::env::var("BERTH_TEST_RUNTIME").unwrap_or_else(|_| "runc".into());
+    let state = tmp.join("runtime-state");
+    let out = Command::new(runtime)
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(crate::unique_id("build-run"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the OCI runtime");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let _ = crate::store::store(root, &["unbundle", bundle.to_str().unwrap()]);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Copy a fixture directory from `integration/fixtures/build/NAME` to `dest`.
+pub fn fixture(name: &str, dest: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/build").join(name);
+    let st = Command::new("cp").arg("-a").arg(&src).arg(dest).status().unwrap();
+    assert!(st.success());
+}
