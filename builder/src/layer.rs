@@ -11,6 +11,8 @@ pub enum Content {
     /// A path in a source tree (the context or another stage's root), opened there.
     Tree { tree: usize, path: String },
     Inline(Vec<u8>),
+    /// A temporary file the build wrote (an extracted archive member, a download).
+    Spill(std::path::PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +198,7 @@ mod tests {
         fn open(&self, c: &Content) -> io::Result<Box<dyn Read + '_>> {
             match c {
                 Content::Inline(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
-                Content::Tree { .. } => Err(io::Error::other("no trees here")),
+                _ => Err(io::Error::other("no trees here")),
             }
         }
     }

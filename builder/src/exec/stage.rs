@@ -9,7 +9,7 @@ use crate::dockerfile::{parse_trigger, Instruction};
 use crate::graph::{find_stage, Base};
 use crate::image::Config;
 use crate::layer::{write_tar, Content, Opener};
-use crate::step::copy::{plan_copy, with_parents};
+use crate::step::copy::with_parents;
 use crate::view::{DirView, EmptyView, RootView};
 use berth_store::oci::History;
 use berth_store::{Descriptor, Digest};
@@ -57,6 +57,7 @@ impl Opener for Trees<'_> {
     fn open(&self, c: &Content) -> io::Result<Box<dyn Read + '_>> {
         match c {
             Content::Inline(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
+            Content::Spill(p) => Ok(Box::new(io::BufReader::with_capacity(1 << 16, std::fs::File::open(p)?))),
             Content::Tree { tree, path } => {
                 let t = self.trees[*tree];
                 let f = match t.open_file(path) {
@@ -222,8 +223,14 @@ impl Exec<'_> {
         let mut source_tree: Option<Context> = None;
         let (entries, inputs) = match step {
             Step::Copy(c) => {
-                if c.sources.iter().any(|s| crate::dispatch::is_url(s) || crate::dispatch::is_git(s) && c.add) {
-                    return Err(fail("ADD from a URL or git repository is not supported by this build of berth-build".into()));
+                let spill = self.tmp.0.join("spill");
+                std::fs::create_dir_all(&spill).map_err(|e| fail(e.to_string()))?;
+                let mut downloads = Vec::new();
+                if c.add {
+                    for s in c.sources.iter().filter(|s| crate::dispatch::is_url(s)) {
+                        let d = crate::step::add::download(s, &spill, c.checksum.as_deref()).map_err(fail)?;
+                        downloads.push((s.clone(), d));
+                    }
                 }
                 let tree: &Context = match &c.from {
                     None => &self.context,
@@ -253,7 +260,8 @@ impl Exec<'_> {
                     }
                 };
                 // Context files are copied as root's; files from a stage or image keep their owners.
-                let p = plan_copy(c, tree, 0, view.as_ref(), self.times, c.from.is_some()).map_err(fail)?;
+                let env = crate::step::copy::CopyEnv { times: self.times, keep_owners: c.from.is_some(), spill: Some(&spill), downloads: &downloads };
+                let p = crate::step::copy::plan_copy_with(c, tree, 0, view.as_ref(), &env).map_err(fail)?;
                 (p.entries, p.inputs)
             }
             Step::Mkdir { path, user } => {

@@ -51,6 +51,22 @@ fn base_name(p: &str) -> &str {
 /// Without `--chown`, entries are owned by root, or keep their owners with `keep_owners`
 /// (sources from another stage or image, as BuildKit does).
 pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn RootView, times: Times, keep_owners: bool) -> Result<CopyPlan, String> {
+    plan_copy_with(step, tree, tree_id, view, &CopyEnv { times, keep_owners, spill: None, downloads: &[] })
+}
+
+/// What a COPY/ADD plan needs besides the step and its trees.
+pub struct CopyEnv<'a> {
+    pub times: Times,
+    pub keep_owners: bool,
+    /// Where ADD extracts archive members to (no extraction without it).
+    pub spill: Option<&'a std::path::Path>,
+    /// ADD URL sources, fetched: (url, file).
+    pub downloads: &'a [(String, crate::step::add::Download)],
+}
+
+pub fn plan_copy_with(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn RootView, env: &CopyEnv<'_>) -> Result<CopyPlan, String> {
+    let times = env.times;
+    let keep_owners = env.keep_owners;
     let owner = match &step.chown {
         Some(spec) => Some(resolve_owner(spec, view)?),
         None => None,
@@ -61,15 +77,21 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
 
     // Sources: each matched context path.
     let mut matches: Vec<String> = Vec::new();
+    let mut urls = Vec::new();
     for s in &step.sources {
-        if crate::dispatch::is_url(s) || crate::dispatch::is_git(s) && step.add {
-            return Err(format!("source {s:?}: remote sources are fetched by the executor, not planned here"));
+        if step.add && crate::dispatch::is_url(s) {
+            let d = env.downloads.iter().find(|(u, _)| u == s).map(|(_, d)| d).ok_or_else(|| format!("source {s:?} was not fetched"))?;
+            urls.push(d);
+            continue;
+        }
+        if step.add && crate::dispatch::is_git(s) {
+            return Err(format!("source {s:?}: git sources are not supported"));
         }
         let m = tree.expand_source(s).map_err(|e| e.to_string())?;
         matches.extend(m);
     }
     let dest_is_dir_syntax = step.dest.ends_with('/');
-    if matches.len() + step.inline.len() > 1 && !dest_is_dir_syntax {
+    if matches.len() + urls.len() + step.inline.len() > 1 && !dest_is_dir_syntax {
         let name = if step.add { "ADD" } else { "COPY" };
         return Err(format!("When using {name} with more than one source file, the destination must be a directory and end with a /"));
     }
@@ -81,9 +103,32 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
     hasher.record(&[b"dest", dest_real.as_bytes()]);
     let mut planned: Vec<LayerEntry> = Vec::new();
     let mut hardlinks: BTreeMap<(u64, u64), String> = BTreeMap::new();
+    for d in &urls {
+        let target = if into_dir { join(&dest_real, &d.name) } else { dest_real.clone() };
+        let path = target.trim_start_matches('/').to_string();
+        let mode = chmod.map_or(0o600, |c| c.apply(0o600, false));
+        hasher.record(&[path.as_bytes(), b"url", &mode.to_le_bytes(), &uid.to_le_bytes(), &gid.to_le_bytes(), &d.digest]);
+        planned.push(LayerEntry { path, kind: EntryKind::File(Content::Spill(d.path.clone())), mode, uid, gid, mtime: clamp(d.mtime, times.epoch), size: d.size, xattrs: Vec::new() });
+    }
     for m in &matches {
         let walked = tree.walk(m).map_err(|e| e.to_string())?;
         let top_is_dir = walked[0].kind == Kind::Dir;
+        // ADD extracts local tar archives into the destination directory.
+        if let (true, Some(spill), Kind::File) = (step.add && step.unpack != Some(false), env.spill, &walked[0].kind) {
+            let open = || tree.open_source(m).map_err(std::io::Error::other);
+            if let Some(mut members) = crate::step::add::extract(&open, m, &format!("{dest_real}/"), spill, times.epoch)? {
+                let digest = tree.hash_file(m, true).map_err(|x| x.to_string())?;
+                hasher.record(&[m.as_bytes(), b"archive", &digest, &uid.to_le_bytes(), &gid.to_le_bytes()]);
+                for e in &mut members {
+                    if let Some((u, g)) = owner {
+                        e.uid = u;
+                        e.gid = g;
+                    }
+                }
+                planned.extend(members);
+                continue;
+            }
+        }
         let base_target = if step.parents {
             let rel = if m == "." { String::new() } else { m.clone() };
             join(&dest_real, &rel)
