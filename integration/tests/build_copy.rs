@@ -166,3 +166,83 @@ fn oci_and_docker_outputs_load_elsewhere() {
     let list = std::process::Command::new("tar").arg("-tf").arg(&docker).output().unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains("manifest.json"));
 }
+
+/// A private containerd (CRI off, its own root/state/socket), killed by pid on drop.
+struct Containerd {
+    child: std::process::Child,
+    sock: std::path::PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &std::path::Path) -> Containerd {
+        let sock = dir.join("containerd.sock");
+        let cfg = dir.join("config.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{1}\"\n[ttrpc]\n  address = \"{1}.ttrpc\"\n",
+                dir.display(),
+                sock.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("containerd")
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("containerd.log")).unwrap())
+            .spawn()
+            .expect("start containerd");
+        for _ in 0..100 {
+            if sock.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(sock.exists(), "containerd did not start: {}", std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default());
+        Containerd { child, sock }
+    }
+    fn ctr(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("ctr").arg("--address").arg(&self.sock).args(["-n", "berth-test"]).args(args).output().unwrap()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn oci_output_imports_into_containerd_and_buildah() {
+    let tmp = TempDir::new("build-load");
+    let ctx = ctx_with(&tmp, &[("Dockerfile", "FROM scratch\nCOPY a /a\nCMD [\"/a\"]\n"), ("a", "a")]);
+    let oci = tmp.path().join("img.oci.tar");
+    let r = berth_build(tmp.path(), &["-t", "localhost/load:1", "--output", &format!("type=oci,dest={}", oci.display()), ctx.to_str().unwrap()]);
+    built_id(&r);
+    if berth_integration::store::have("containerd") && berth_integration::store::have("ctr") {
+        let cd_dir = tmp.path().join("containerd");
+        std::fs::create_dir_all(&cd_dir).unwrap();
+        let cd = Containerd::start(&cd_dir);
+        let out = cd.ctr(&["image", "import", oci.to_str().unwrap()]);
+        assert!(out.status.success(), "ctr import: {}", String::from_utf8_lossy(&out.stderr));
+        let ls = cd.ctr(&["image", "ls", "-q"]);
+        assert!(String::from_utf8_lossy(&ls.stdout).contains("localhost/load:1"), "{}", String::from_utf8_lossy(&ls.stdout));
+    } else {
+        assert!(std::env::var_os("BERTH_SKIP_CONTAINERD").is_some(), "containerd/ctr not installed (apt-get install containerd)");
+    }
+    if berth_integration::store::have("buildah") {
+        let out = std::process::Command::new("buildah")
+            .arg("--root")
+            .arg(tmp.path().join("bah/root"))
+            .arg("--runroot")
+            .arg(tmp.path().join("bah/runroot"))
+            .args(["--storage-driver", "vfs", "pull", "--quiet"])
+            .arg(format!("oci-archive:{}", oci.display()))
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "buildah pull: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
