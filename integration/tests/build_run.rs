@@ -138,3 +138,23 @@ fn peers_scratch_busybox_install() {
     let c = inspect(&root, "localhost/scratch:1");
     assert_eq!(c["Config"]["config"]["Env"], serde_json::json!(["PATH=/bin"]));
 }
+
+#[test]
+fn independent_stages_run_side_by_side() {
+    let (tmp, _root, base) = setup("build-par");
+    let ctx = tmp.path().join("ctx");
+    // Each stage waits (up to 20 s) for the other's marker in a shared cache mount: built one
+    // after the other, the first would give up and fail.
+    let wait = |me: &str, other: &str| {
+        format!("RUN --mount=type=cache,target=/sync,id=sync-{{ID}} touch /sync/{me}; i=0; while [ ! -e /sync/{other} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; test -e /sync/{other} && echo {me} > /{me}")
+    };
+    let id = berth_integration::unique_id("s");
+    let df = format!(
+        "FROM {base} AS a\n{}\nFROM {base} AS b\n{}\nFROM {base}\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        wait("a", "b").replace("{ID}", &id),
+        wait("b", "a").replace("{ID}", &id)
+    );
+    write_context(&ctx, &[("Dockerfile", &df)]);
+    let r = berth_build(tmp.path(), &[ctx.to_str().unwrap()]);
+    built_id(&r);
+}

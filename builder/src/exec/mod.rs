@@ -64,6 +64,7 @@ pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
     rootfs::private_mounts().context("creating a private mount namespace for the build (berth-build runs as root)")?;
     let store = Store::open(&opts.store_root).with_context(|| format!("opening the store at {}", opts.store_root.display()))?;
     let records = records::Records::open(&store).context("opening the build cache")?;
+    remove_stale_tmp(&store.root().join("build-tmp"));
     let tmp_dir = store.root().join("build-tmp").join(format!("{}-{}", std::process::id(), now_secs()));
     std::fs::create_dir_all(&tmp_dir).with_context(|| format!("creating {}", tmp_dir.display()))?;
     let tmp = TempDir(tmp_dir);
@@ -81,12 +82,39 @@ pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
         context,
         compression: LayerCompression::Gzip,
     };
-    for &i in &plan.graph.order {
-        let r = ex.run_stage(i).map_err(|f| anyhow::anyhow!("{}", f.message(&crate::cli::build::display_name(opts))))?;
-        ex.results[i] = Some(r);
+    let name = crate::cli::build::display_name(opts);
+    // Stages that do not depend on each other run side by side, one thread each. (RUN goes
+    // through a runtime process today; the in-process runtime library will need a
+    // single-threaded runner process instead.)
+    for wave in plan.graph.waves() {
+        let done: Vec<(usize, Result<StageResult, Failure>)> = if wave.len() == 1 {
+            vec![(wave[0], ex.run_stage(wave[0]))]
+        } else {
+            let exr = &ex;
+            std::thread::scope(|s| {
+                let handles: Vec<_> = wave.iter().map(|&i| (i, s.spawn(move || exr.run_stage(i)))).collect();
+                handles.into_iter().map(|(i, h)| (i, h.join().unwrap_or_else(|_| Err(Failure { line: 0, instruction: String::new(), message: format!("stage {i} panicked") })))).collect()
+            })
+        };
+        for (i, r) in done {
+            ex.results[i] = Some(r.map_err(|f| anyhow::anyhow!("{}", f.message(&name)))?);
+        }
     }
     let target = ex.results[plan.graph.target].take().expect("target stage was built");
     ex.finish(target)
+}
+
+/// Work directories of builds that died (SIGINT, a crash): their mounts died with their
+/// private mount namespace, their files are removed here.
+fn remove_stale_tmp(dir: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn now_secs() -> i64 {

@@ -121,7 +121,7 @@ impl Exec<'_> {
         })
     }
 
-    pub(super) fn run_stage(&mut self, i: usize) -> Result<StageResult, Failure> {
+    pub(super) fn run_stage(&self, i: usize) -> Result<StageResult, Failure> {
         let st = self.plan.dockerfile.stages[i].clone();
         let total = st.instructions.len() + 1;
         let node = self.plan.graph.nodes[i].clone();
