@@ -6,6 +6,6 @@ fn main() {
     let cli = berth_build::cli::Cli::parse();
     if let Err(e) = berth_build::cli::build::run(cli.options()) {
         eprintln!("berth-build: {e:#}");
-        std::process::exit(1);
+        std::process::exit(if berth_build::exec::interrupted() { 130 } else { 1 });
     }
 }

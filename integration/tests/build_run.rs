@@ -158,3 +158,48 @@ fn independent_stages_run_side_by_side() {
     let r = berth_build(tmp.path(), &[ctx.to_str().unwrap()]);
     built_id(&r);
 }
+
+#[test]
+fn sigint_mid_run_stops_the_container_and_keeps_the_store_consistent() {
+    use std::io::{BufRead, BufReader};
+    let (tmp, root, base) = setup("build-sigint");
+    let ctx = tmp.path().join("ctx");
+    write_context(&ctx, &[("Dockerfile", &format!("FROM {base}\nRUN echo one > /one\nRUN echo started-long; sleep 60\n"))]);
+    let mut child = std::process::Command::new(berth_integration::bin("berth-build"))
+        .args(["--root", root.to_str().unwrap(), "--progress", "plain", ctx.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        // The container's own output line, not the step title that also names it.
+        if line.contains("started-long") && !line.contains("RUN") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("started-long"), "{seen}");
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(130), "{seen}{rest}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(30), "the container was stopped, not waited for");
+    assert!(rest.contains("interrupted"), "{rest}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(root.to_str().unwrap()), "no mount left under the store");
+    let left: Vec<_> = std::fs::read_dir(root.join("build-tmp")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "work directories removed: {left:?}");
+    berth_integration::store::store_ok(&root, &["fsck"]);
+    // The finished step is still cached.
+    write_context(&ctx, &[("Dockerfile", &format!("FROM {base}\nRUN echo one > /one\nRUN echo done\n"))]);
+    let r = berth_build(tmp.path(), &[ctx.to_str().unwrap()]);
+    built_id(&r);
+    assert_eq!(r.stderr().matches(" CACHED").count(), 1, "{}", r.stderr());
+}

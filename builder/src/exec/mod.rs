@@ -60,7 +60,33 @@ pub fn source_date_epoch(opts: &BuildOptions) -> Result<Option<i64>> {
     }
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// SIGINT or SIGTERM arrived: running containers are stopped and the build unwinds (its
+/// work directory removed, the store untouched but for completed commits).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn catch_interrupts() {
+    // SAFETY: the handler only stores to an atomic (async-signal-safe); sigaction is given a
+    // zeroed struct with the handler and an empty mask.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
 pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
+    catch_interrupts();
     rootfs::private_mounts().context("creating a private mount namespace for the build (berth-build runs as root)")?;
     let store = Store::open(&opts.store_root).with_context(|| format!("opening the store at {}", opts.store_root.display()))?;
     let records = records::Records::open(&store).context("opening the build cache")?;
@@ -97,6 +123,9 @@ pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
             })
         };
         for (i, r) in done {
+            if interrupted() {
+                anyhow::bail!("interrupted");
+            }
             ex.results[i] = Some(r.map_err(|f| anyhow::anyhow!("{}", f.message(&name)))?);
         }
     }

@@ -28,7 +28,7 @@ pub struct CliRunner {
 
 impl Runner for CliRunner {
     fn run(&self, id: &str, bundle: &Path, stdout: OwnedFd, stderr: OwnedFd) -> io::Result<i32> {
-        let st = std::process::Command::new(&self.binary)
+        let mut child = std::process::Command::new(&self.binary)
             .arg("--root")
             .arg(&self.state)
             .arg("run")
@@ -38,8 +38,31 @@ impl Runner for CliRunner {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::from(stdout))
             .stderr(std::process::Stdio::from(stderr))
-            .status()?;
-        Ok(st.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)))
+            .spawn()?;
+        loop {
+            if let Some(st) = child.try_wait()? {
+                return Ok(st.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)));
+            }
+            if super::interrupted() {
+                // Stop the container (its init may ignore SIGTERM as pid 1) until the runtime
+                // exits: it may still be creating it when the signal comes.
+                loop {
+                    let _ = std::process::Command::new(&self.binary)
+                        .arg("--root")
+                        .arg(&self.state)
+                        .args(["kill", id, "KILL"])
+                        .stderr(std::process::Stdio::null())
+                        .status();
+                    if child.try_wait()?.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let _ = std::process::Command::new(&self.binary).arg("--root").arg(&self.state).args(["delete", "--force", id]).stderr(std::process::Stdio::null()).status();
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 

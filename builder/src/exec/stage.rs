@@ -170,6 +170,9 @@ impl Exec<'_> {
         }
         let total = work.len() + 1;
         for (n, (lineno, text, ins)) in work.into_iter().enumerate() {
+            if super::interrupted() {
+                return Err(Self::fail(0, "", "interrupted"));
+            }
             let name = ins.name();
             let d = state.dispatch(&ins, &self.plan.inputs, &self.plan.globals).map_err(|m| Self::fail(lineno, name, m))?;
             let Some(step) = d.step else {
