@@ -16,7 +16,8 @@ fi
 export BERTH_BIN_DIR=$BIN
 W=$(mktemp -d /tmp/berth-build-bench.XXXXXX)
 REGPID=
-cleanup() { [[ -n $REGPID ]] && kill "$REGPID" 2>/dev/null; rm -rf "$W"; }
+unmount_below() { awk -v p="$1/" 'index($2, p) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done; }
+cleanup() { [[ -n $REGPID ]] && kill "$REGPID" 2>/dev/null; unmount_below "$W"; rm -rf "$W"; }
 trap cleanup EXIT
 
 # A one-layer busybox image, pushed to a private registry on a free loopback port.
@@ -33,7 +34,8 @@ def put(b):
     d = hashlib.sha256(b).hexdigest(); open(f"{w}/layout/blobs/sha256/{d}", "wb").write(b); return "sha256:" + d
 layer = put(g)
 cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"]},
-                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest()]}}).encode()
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest()]},
+                  "history": [{"created": "2023-11-14T22:13:20Z", "created_by": "busybox-static"}]}).encode()
 c = put(cfg)
 m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": len(cfg)},
@@ -62,7 +64,7 @@ BUILDAH_STATE=$W/buildah
 B=(buildah --root "$BUILDAH_STATE/root" --runroot "$BUILDAH_STATE/runroot" --storage-driver overlay)
 export TMPDIR=$W/tmp; mkdir -p "$TMPDIR"
 bah_build="${B[*]} build --quiet --layers --isolation chroot --tls-verify=false --pull=missing --format oci --build-arg BASE=$BASE -t localhost/bench:latest $CTX >/dev/null"
-bah_reset="${B[*]} rmi --all --force >/dev/null 2>&1 || true; rm -rf $BUILDAH_STATE"
+bah_reset="${B[*]} rm --all >/dev/null 2>&1; ${B[*]} rmi --all --force >/dev/null 2>&1; awk -v p=$BUILDAH_STATE/ 'index(\$2, p) == 1 {print \$2}' /proc/mounts | sort -r | xargs -r umount -l; rm -rf $BUILDAH_STATE"
 ber_build="$BERTH build $CTX/Dockerfile $CTX localhost/bench:latest BASE=$BASE"
 ber_reset="$BERTH reset"
 edit="date +%s%N >$CTX/app/config.txt"
