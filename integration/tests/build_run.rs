@@ -203,3 +203,15 @@ fn sigint_mid_run_stops_the_container_and_keeps_the_store_consistent() {
     built_id(&r);
     assert_eq!(r.stderr().matches(" CACHED").count(), 1, "{}", r.stderr());
 }
+
+#[test]
+fn copy_follows_destination_symlinks_but_link_does_not() {
+    let (tmp, root, base) = setup("build-link");
+    let ctx = tmp.path().join("ctx");
+    write_context(&ctx, &[("Dockerfile", &format!("FROM {base}\nRUN mkdir /srv && ln -s /srv /opt\nCOPY a /opt/x\nCOPY --link a /opt/y\n")), ("a", "a\n")]);
+    let r = berth_build(tmp.path(), &["-t", "localhost/link:1", ctx.to_str().unwrap()]);
+    built_id(&r);
+    let l = unpack_listing(&root, "localhost/link:1", &tmp.path().join("un"));
+    assert!(l.contains(&"./srv/x f 644 0:0 2".to_string()), "COPY follows /opt -> /srv inside the image: {l:#?}");
+    assert!(l.contains(&"./opt/y f 644 0:0 2".to_string()), "--link writes its own /opt: {l:#?}");
+}

@@ -264,7 +264,12 @@ impl Exec<'_> {
                 };
                 // Context files are copied as root's; files from a stage or image keep their owners.
                 let env = crate::step::copy::CopyEnv { times: self.times, keep_owners: c.from.is_some(), spill: Some(&spill), downloads: &downloads };
-                let p = crate::step::copy::plan_copy_with(c, tree, 0, view.as_ref(), &env).map_err(fail)?;
+                // --link: the layer does not depend on what is below it (no destination
+                // symlinks followed, parents created fresh), as BuildKit writes it. --chown
+                // names are still looked up in the image.
+                let link_view = crate::view::EmptyView;
+                let plan_view: &dyn RootView = if c.link && c.chown.as_deref().is_none_or(|o| o.split(':').all(|p| p.parse::<u32>().is_ok())) { &link_view } else { view.as_ref() };
+                let p = crate::step::copy::plan_copy_with(c, tree, 0, plan_view, &env).map_err(fail)?;
                 (p.entries, p.inputs)
             }
             Step::Mkdir { path, user } => {
@@ -288,7 +293,13 @@ impl Exec<'_> {
                     (with_parents(vec![dir], view.as_ref(), None, self.times), h.finish())
                 }
             }
-            Step::Run(r) => (Vec::new(), self.run_inputs(r, st.index).map_err(fail)?),
+            Step::Run(r) => {
+                let host = crate::plan::host_platform();
+                if !self.plan.inputs.target_platform.starts_with(&host) && format!("{}/{}", res.os, res.arch) != host {
+                    return Err(fail(format!("RUN for {}/{} cannot run on this {host} machine (no emulation)", res.os, res.arch)));
+                }
+                (Vec::new(), self.run_inputs(r, st.index).map_err(fail)?)
+            }
         };
         let key = step_key(&res.key, step, &inputs, &platform);
         if !self.opts.no_cache {
