@@ -4,8 +4,10 @@
 //! Every test runs as root, in parallel with the others (and with other checkouts' tests on
 //! the same machine): ids carry the pid and a counter, state lives under a fresh temp dir.
 
+pub mod build;
 pub mod cgroups;
 pub mod seccomp;
+pub mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
