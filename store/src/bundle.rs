@@ -1,4 +1,5 @@
-//! Image → OCI runtime bundle: `config.json` is berth's default spec with the image config
+//! Image → OCI runtime bundle: `config.json` is berth's default spec (`berth spec`, from the
+//! runtime crate) with the image config
 //! applied (args, env, cwd, user resolved through the image's own passwd/group, exposed
 //! ports, labels and stop signal as annotations, volumes as bind mounts), and `rootfs` is
 //! either an overlay of the image's shared layer snapshots with a fresh upper dir (mounted
@@ -184,7 +185,7 @@ fn unescape_mountinfo(s: &str) -> String {
 
 /// The runtime spec for `img` (see the module docs).
 pub fn spec_for(img: &Image, rootfs: &Path, dir: &Path, opts: &BundleOptions) -> Result<Value> {
-    let mut spec = serde_json::to_value(oci_spec::runtime::Spec::default()).expect("default spec serialises");
+    let mut spec = berth_runtime::spec::default::default_spec(false);
     let cfg = img.config.config.clone().unwrap_or_default();
     let entrypoint = opts.entrypoint.clone().or(cfg.entrypoint.clone()).unwrap_or_default();
     let cmd = match (&opts.args, &opts.entrypoint) {
