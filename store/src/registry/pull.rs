@@ -111,7 +111,11 @@ impl Store {
     pub(crate) fn record_source(&self, d: &Digest, r: &Reference) {
         let dir = self.root().join("sources");
         let _ = std::fs::create_dir_all(&dir);
-        let _ = crate::layout::atomic_write(&dir.join(d.hex()), r.name().as_bytes());
+        // A hint, not data: written by rename (never torn) but not fsynced.
+        let tmp = dir.join(crate::content::unique_name(".tmp-"));
+        if std::fs::write(&tmp, r.name().as_bytes()).is_ok() && std::fs::rename(&tmp, dir.join(d.hex())).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
 
     pub(crate) fn source_of(&self, d: &Digest) -> Option<String> {
@@ -243,6 +247,7 @@ fn fetch_part(client: &Client, repo: &str, layer: &Descriptor, p: &PartedLayer, 
     if off - start != want {
         return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: off });
     }
+    start_writeback(&p.file, start, want);
     Ok(true)
 }
 
@@ -267,7 +272,7 @@ fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descripto
     progress.start(&layer.digest, layer.size, "pulling");
     let path = staging.temp_path("layer-");
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).ctx(&path)?;
-    let mut tee = Tee { inner: crate::ProgressReader::new(body.take(layer.size + 1), progress, &layer.digest), out: io::BufWriter::with_capacity(1 << 20, file), cancel, err: None, count: 0, limit: layer.size };
+    let mut tee = Tee { inner: crate::ProgressReader::new(body.take(layer.size + 1), progress, &layer.digest), out: io::BufWriter::with_capacity(1 << 20, file), cancel, err: None, count: 0, limit: layer.size, flushed_to: 0 };
     let res = crate::digest::HashingReader::new(&mut tee, layer.digest.algorithm()).drain().map(|(d, n, _)| (d, n)).map_err(|e| Error::Registry { url: format!("blob {}", layer.digest), reason: e.to_string() });
     if let Some(e) = tee.err.take() {
         return Err(Error::io(&path, e));
@@ -301,6 +306,19 @@ struct Tee<'a, R> {
     err: Option<io::Error>,
     count: u64,
     limit: u64,
+    flushed_to: u64,
+}
+
+const WRITEBACK_STEP: u64 = 8 << 20;
+
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: queue a range for writeback without waiting.
+fn start_writeback(f: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return;
+    }
+    // SAFETY: plain syscall on an fd we hold; failure only loses the optimisation.
+    unsafe { libc::sync_file_range(f.as_raw_fd(), offset as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 impl<R: Read> Read for Tee<'_, R> {
@@ -317,6 +335,12 @@ impl<R: Read> Read for Tee<'_, R> {
             let msg = e.to_string();
             self.err = Some(e);
             return Err(io::Error::other(msg));
+        }
+        // Start writeback as the blob arrives, so the fsync before commit has little left.
+        if self.count - self.flushed_to >= WRITEBACK_STEP {
+            let f = self.out.get_ref();
+            start_writeback(f, self.flushed_to, self.count - self.flushed_to - self.out.buffer().len() as u64);
+            self.flushed_to = self.count - self.out.buffer().len() as u64;
         }
         Ok(n)
     }
