@@ -570,10 +570,22 @@ impl Container {
         Ok(())
     }
 
+    /// Change resource limits; only what `res` sets changes (device rules too).
     pub fn update(&self, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
         let s = self.saved()?;
         let cg = s.cgroup.as_ref().ok_or_else(|| Error::State { id: self.id.clone(), reason: "no cgroup to update (cgroups are not available)".into() })?;
-        Ok(cg.apply(res)?)
+        Ok(cg.update(res)?)
+    }
+
+    /// The container's cgroup (None when it runs without one).
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.saved.as_ref().and_then(|s| s.cgroup.as_ref())
+    }
+
+    /// Resource usage, in runc's `events --stats` shape.
+    pub fn stats(&self) -> Result<crate::cgroups::stats::Stats> {
+        let cg = self.cgroup().ok_or_else(|| Error::State { id: self.id.clone(), reason: "no cgroup to read statistics from".into() })?;
+        Ok(cg.stats()?)
     }
 
     /// The raw config.json the container was created from.
