@@ -101,7 +101,11 @@ pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
         plan: &plan,
         store,
         records,
-        report: progress::Reporter::new(false),
+        report: progress::Reporter::with_mode(match opts.progress {
+            crate::options::Progress::Tty => true,
+            crate::options::Progress::Plain => false,
+            crate::options::Progress::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }),
         times,
         tmp,
         results: vec![None; plan.dockerfile.stages.len()],
