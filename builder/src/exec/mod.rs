@@ -95,6 +95,7 @@ pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
     std::fs::create_dir_all(&tmp_dir).with_context(|| format!("creating {}", tmp_dir.display()))?;
     let tmp = TempDir(tmp_dir);
     let context = crate::context::Context::open(&opts.context, Some(&opts.dockerfile)).map_err(|e| anyhow::anyhow!("build context {}: {e}", opts.context.display()))?;
+    context.load_hashes(records.context_hashes(&opts.context));
     let times = Times { now: now_secs(), epoch: source_date_epoch(opts)? };
     let mut ex = Exec {
         opts,
@@ -134,6 +135,7 @@ pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
         }
     }
     let target = ex.results[plan.graph.target].take().expect("target stage was built");
+    let _ = ex.records.put_context_hashes(&opts.context, &ex.context.hashes());
     ex.finish(target)
 }
 
