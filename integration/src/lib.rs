@@ -7,6 +7,7 @@
 pub mod build;
 pub mod cgroups;
 pub mod seccomp;
+pub mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,6 +110,7 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nberth:x:1000:\nnogroup:x:65534:\n").unwrap();
 }
 
+pub mod containerd_peer;
 pub mod docker_registry;
 pub mod fake_registry;
 pub mod image_fixture;

@@ -1,1 +1,7 @@
-fn main() {}
+//! `berth`: the runc-compatible CLI over the berth-runtime library.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main());
+}

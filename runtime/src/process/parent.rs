@@ -1,0 +1,158 @@
+//! The runtime's side of `create`: clone the init with its namespaces, write its uid/gid maps,
+//! join it to the cgroup, run the runtime-namespace hooks, and wait until it is ready.
+//! On any failure the init is killed and reaped before the error is returned, so nothing
+//! it made (namespaces, mounts) outlives the failed create.
+
+use super::channel::{Channel, Msg};
+use super::init::{self, InitArgs};
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::sys;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+pub struct SpawnArgs<'a> {
+    pub plan: &'a Plan,
+    pub cgroup: Option<&'a Cgroup>,
+    /// O_PATH fd of the state dir (fifo mode).
+    pub state_dir: Option<RawFd>,
+    pub close_in_child: Vec<RawFd>,
+    pub console_socket: Option<RawFd>,
+    pub stdio: Option<[RawFd; 3]>,
+    /// Builds the state JSON the hooks get, for a pid.
+    pub state_json: &'a dyn Fn(i32, &str) -> Vec<u8>,
+}
+
+pub struct Spawned {
+    pub pid: i32,
+    /// Kept open for `run` (Start over the channel) and closed otherwise.
+    pub chan: Channel,
+    pub pty_master: Option<OwnedFd>,
+}
+
+pub fn spawn_init(a: &SpawnArgs<'_>) -> Result<Spawned> {
+    let plan = a.plan;
+    let id = plan.id.as_str();
+    let (parent, child) = Channel::pair().map_err(|e| Error::sys(id, "socketpair", e))?;
+    let flags = if plan.ns.needs_fork() { 0 } else { plan.ns.new & !(libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME) };
+    let pid = sys::clone_fork(flags as u64).map_err(|e| Error::sys(id, "clone the container's init", e))?;
+    if pid == 0 {
+        drop(parent);
+        init::main(InitArgs {
+            plan,
+            chan: child,
+            state_dir: a.state_dir,
+            close: a.close_in_child.clone(),
+            console_socket: a.console_socket,
+            stdio: a.stdio,
+        });
+    }
+    drop(child);
+    let mut s = Session { id, pid, intermediate: None, done: false };
+    let r = drive(a, &parent, &mut s);
+    match r {
+        Ok(pty_master) => {
+            s.done = true;
+            Ok(Spawned { pid: s.pid, chan: parent, pty_master })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Cleans up the child(ren) unless the spawn succeeded.
+struct Session<'a> {
+    id: &'a str,
+    pid: i32,
+    intermediate: Option<i32>,
+    done: bool,
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        for p in [Some(self.pid), self.intermediate].into_iter().flatten() {
+            // SAFETY: our own children.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+            let _ = sys::waitpid(p, 0);
+        }
+    }
+}
+
+fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Option<OwnedFd>> {
+    let plan = a.plan;
+    let id = s.id;
+    let fail = |msg: String| Error::Init { id: id.to_owned(), msg };
+    // Namespace stage.
+    loop {
+        let (m, _) = chan.expect("namespaces").map_err(fail)?;
+        match m {
+            Msg::NeedMaps => {
+                write_maps(s.pid, plan).map_err(|e| fail(e))?;
+                chan.send(&Msg::MapsDone).map_err(|e| Error::sys(id, "init channel", e))?;
+            }
+            Msg::Pid(p) => {
+                // The intermediate child forked the real init and exits.
+                s.intermediate = Some(s.pid);
+                s.pid = p;
+                let _ = sys::waitpid(s.intermediate.unwrap(), 0);
+                s.intermediate = None;
+            }
+            Msg::Waiting => break,
+            m => return Err(fail(format!("unexpected message {m:?}"))),
+        }
+    }
+    if let Some(cg) = a.cgroup {
+        cg.create()?;
+        if let Some(res) = &plan.resources {
+            cg.apply(res)?;
+        }
+        cg.add_process(s.pid)?;
+    }
+    chan.send(&Msg::Go).map_err(|e| Error::sys(id, "init channel", e))?;
+
+    // Mounts done: the runtime-namespace hooks.
+    match chan.expect("mounts").map_err(fail)? {
+        (Msg::MountsReady, _) => {}
+        (m, _) => return Err(fail(format!("unexpected message {m:?}"))),
+    }
+    let state = (a.state_json)(s.pid, "creating");
+    crate::hooks::run_all(id, "prestart", &plan.hooks.prestart, &state)?;
+    crate::hooks::run_all(id, "createRuntime", &plan.hooks.create_runtime, &state)?;
+    let hook_state = if plan.hooks.create_container.is_empty() && plan.hooks.start_container.is_empty() && plan.seccomp_listener.is_none() {
+        Vec::new()
+    } else {
+        state
+    };
+    chan.send(&Msg::Continue(hook_state)).map_err(|e| Error::sys(id, "init channel", e))?;
+
+    let mut pty = None;
+    loop {
+        match chan.expect("the container to be ready").map_err(fail)? {
+            (Msg::Pty, fd) => pty = fd,
+            (Msg::Ready, _) => break,
+            (m, _) => return Err(fail(format!("unexpected message {m:?}"))),
+        }
+    }
+    Ok(pty)
+}
+
+fn write_maps(pid: i32, plan: &Plan) -> std::result::Result<(), String> {
+    let w = |file: &str, data: &str| {
+        std::fs::write(format!("/proc/{pid}/{file}"), data).map_err(|e| format!("write {file} {:?}: {}", data.trim(), crate::hooks::lower(&e)))
+    };
+    // SAFETY: geteuid always succeeds.
+    if unsafe { libc::geteuid() } != 0 {
+        // Without CAP_SETGID in the parent namespace the kernel insists on this.
+        w("setgroups", "deny")?;
+    }
+    w("uid_map", &plan.uid_map)?;
+    w("gid_map", &plan.gid_map)?;
+    Ok(())
+}
+
+/// Keep an fd number from being reused while the init is set up.
+pub fn raw(fd: &OwnedFd) -> RawFd {
+    fd.as_raw_fd()
+}
