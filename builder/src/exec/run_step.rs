@@ -188,13 +188,15 @@ impl Exec<'_> {
 
         let state = self.tmp.0.join("runtime-state");
         std::fs::create_dir_all(&state).map_err(io)?;
-        let runner = run::default_runner(state)?;
         let (reader, writer) = run::pipe().map_err(io)?;
         let writer2 = writer.try_clone().map_err(io)?;
         let id = format!("berth-build-{}-{n}", std::process::id());
         let code = std::thread::scope(|s| {
             let t = s.spawn(|| run::drain(reader, |l| out.output(l)));
-            let code = runner.run(&id, &bundle, writer, writer2);
+            let code = match self.helper {
+                Some(h) => h.run(&id, &bundle, writer, writer2),
+                None => run::default_runner(state).map_err(std::io::Error::other).and_then(|r| r.run(&id, &bundle, writer, writer2)),
+            };
             let _ = t.join();
             code
         })
