@@ -49,6 +49,8 @@ pub struct Plan {
     /// (path under /proc/sys, value)
     pub sysctl: Vec<(PathBuf, String)>,
     pub process: ProcessPlan,
+    /// AppArmor profile and SELinux labels to apply (what the host's LSMs allow).
+    pub lsm: crate::lsm::LsmPlan,
     pub seccomp: Option<SeccompFilter>,
     /// `linux.seccomp.listenerPath`: where the notify listener fd goes.
     pub seccomp_listener: Option<PathBuf>,
@@ -296,6 +298,12 @@ impl Plan {
             None => None,
             Some(s) => Some(SeccompFilter::compile(s)?),
         };
+        let lsm = crate::lsm::plan_for(spec.process().as_ref(), linux.mount_label().as_deref(), crate::lsm::HostLsm::detect())?;
+        for m in &mut mount_plans {
+            if matches!(m.kind, mounts::MountKind::Fs) {
+                m.data = crate::lsm::mount_data(&lsm, &m.fstype, false, &m.data);
+            }
+        }
 
         let hooks = Hooks::from_spec(spec.hooks().as_ref())?;
 
@@ -330,6 +338,7 @@ impl Plan {
             sysctl,
             oom_score_adj: proc_spec.oom_score_adj(),
             process,
+            lsm,
             seccomp,
             seccomp_listener: linux.seccomp().as_ref().and_then(|s| s.listener_path().clone()),
             hooks,

@@ -62,7 +62,13 @@ impl Container {
             Some(s) => Some(SeccompFilter::compile(s)?),
             None => None,
         };
-        let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
+        // Connected here, where listenerPath is reachable; the child sends the listener.
+        let agent = match seccomp.as_ref().and_then(|f| f.listener_path()) {
+            Some(path) => Some(crate::seccomp::connect_agent(path)?),
+            None => None,
+        };
+        let agent_state = if agent.is_some() { serde_json::to_vec(&self.state()).unwrap_or_default() } else { Vec::new() };
+        let lsm = crate::lsm::plan_for(Some(process), None, crate::lsm::HostLsm::detect())?;
 
         // The namespaces that differ from ours are the container's.
         let mut join: Vec<(i32, OwnedFd)> = Vec::new();
@@ -105,7 +111,8 @@ impl Container {
         let cloned = sys::clone_fork(0);
         if let Ok(0) = cloned {
             drop(parent);
-            let msg = match child_main(&child, &join, &plan, seccomp.as_ref(), listener, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
+            let agent = agent.as_ref().map(|c| (c.as_raw_fd(), agent_state.as_slice()));
+            let msg = match child_main(&child, &join, &plan, seccomp.as_ref(), agent, &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -154,7 +161,8 @@ fn child_main(
     join: &[(i32, OwnedFd)],
     plan: &ProcessPlan,
     seccomp: Option<&SeccompFilter>,
-    listener: Option<PathBuf>,
+    agent: Option<(RawFd, &[u8])>,
+    lsm: &crate::lsm::LsmPlan,
     in_userns: bool,
     console: Option<RawFd>,
     opts: &ExecOptions,
@@ -187,7 +195,12 @@ fn child_main(
             None => chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd())).map_err(|x| e("send pty", x))?,
         }
     }
-    let prepared = setup::finalize(&setup::Finalize { process: plan, seccomp, preserve_fds: opts.preserve_fds, personality: None, in_userns })?;
+    crate::lsm::apply_before_exec(lsm).map_err(|x| x.to_string())?;
+    let (seccomp_agent, state) = match agent {
+        Some((fd, state)) => (Some(fd), state),
+        None => (None, &[][..]),
+    };
+    let prepared = setup::finalize(&setup::Finalize { process: plan, seccomp, seccomp_agent, state, preserve_fds: opts.preserve_fds, personality: None, in_userns })?;
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|x| e("pdeathsig", x))?;
-    Err(prepared.exec(listener.as_deref(), b""))
+    Err(prepared.exec(seccomp_agent, state))
 }

@@ -23,6 +23,8 @@ pub struct InitArgs<'a> {
     pub console_socket: Option<RawFd>,
     /// Stdio for the container (dup'ed onto 0, 1, 2).
     pub stdio: Option<[RawFd; 3]>,
+    /// Connection to the seccomp agent, for a filter with notify rules.
+    pub seccomp_agent: Option<RawFd>,
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -111,8 +113,10 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     if !plan.opts.no_new_keyring {
         // A private session keyring, so the container cannot see the host's keys. Kernels
         // without keyrings (ENOSYS) or a seccomp'd host (EPERM) just go without.
+        crate::lsm::set_keycreate_label(&plan.lsm, true).map_err(|e| e.to_string())?;
         // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a NULL name makes an anonymous keyring.
         unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, 0usize) };
+        crate::lsm::set_keycreate_label(&plan.lsm, false).map_err(|e| e.to_string())?;
     }
     if plan.process.terminal {
         let master = setup::make_pty(plan.process.console_size)?;
@@ -126,9 +130,13 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
         }
     }
 
+    // AppArmor profile and SELinux label, both effective at the exec.
+    crate::lsm::apply_before_exec(&plan.lsm).map_err(|e| e.to_string())?;
     let prepared = setup::finalize(&setup::Finalize {
         process: &plan.process,
         seccomp: plan.seccomp.as_ref(),
+        seccomp_agent: a.seccomp_agent,
+        state: &state_json,
         preserve_fds: plan.opts.preserve_fds,
         personality: plan.personality,
         in_userns: plan.ns.has(libc::CLONE_NEWUSER),
@@ -166,7 +174,7 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
             return Err(late(e.to_string(), fifo));
         }
     }
-    let e = prepared.exec(plan.seccomp_listener.as_deref(), &state_json);
+    let e = prepared.exec(a.seccomp_agent, &state_json);
     Err(late(e, fifo))
 }
 

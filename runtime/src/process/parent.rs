@@ -34,6 +34,12 @@ pub fn spawn_init(a: &SpawnArgs<'_>) -> Result<Spawned> {
     let plan = a.plan;
     let id = plan.id.as_str();
     let (parent, child) = Channel::pair().map_err(|e| Error::sys(id, "socketpair", e))?;
+    // The init loads a notify filter after pivot_root, where listenerPath is out of reach:
+    // it inherits this connection and sends the listener over it.
+    let agent = match plan.seccomp.as_ref().and_then(|f| f.listener_path()) {
+        Some(path) => Some(crate::seccomp::connect_agent(path)?),
+        None => None,
+    };
     let flags = if plan.ns.needs_fork() { 0 } else { plan.ns.new & !(libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME) };
     let pid = sys::clone_fork(flags as u64).map_err(|e| Error::sys(id, "clone the container's init", e))?;
     if pid == 0 {
@@ -45,9 +51,11 @@ pub fn spawn_init(a: &SpawnArgs<'_>) -> Result<Spawned> {
             close: a.close_in_child.clone(),
             console_socket: a.console_socket,
             stdio: a.stdio,
+            seccomp_agent: agent.as_ref().map(AsRawFd::as_raw_fd),
         });
     }
     drop(child);
+    drop(agent);
     let mut s = Session { id, pid, intermediate: None, done: false };
     let r = drive(a, &parent, &mut s);
     match r {

@@ -54,6 +54,9 @@ pub fn make_pty(size: Option<(u16, u16)>) -> Result<OwnedFd> {
 pub struct Finalize<'a> {
     pub process: &'a ProcessPlan,
     pub seccomp: Option<&'a SeccompFilter>,
+    /// Connection to the seccomp agent (made before pivot_root) and the state it gets.
+    pub seccomp_agent: Option<RawFd>,
+    pub state: &'a [u8],
     pub preserve_fds: u32,
     pub personality: Option<libc::c_ulong>,
     pub in_userns: bool,
@@ -151,7 +154,7 @@ pub fn finalize<'a>(f: &Finalize<'a>) -> Result<Prepared<'a>> {
             // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it now, while
             // we still hold it, just before dropping to the final capability sets.
             sys::capset(all, all, 0).map_err(|e| err("capset", e))?;
-            install_seccomp(filter, None, b"")?;
+            install_seccomp(filter, f.seccomp_agent, f.state)?;
         }
     }
     sys::capset(p.caps.effective, p.caps.permitted, p.caps.inheritable).map_err(|e| err("capset", e))?;
@@ -237,20 +240,26 @@ pub fn lookup(name: &str, env: &[String]) -> Result<PathBuf> {
     Err(format!("exec: {name:?}: executable file not found in $PATH"))
 }
 
-fn install_seccomp(filter: &SeccompFilter, listener: Option<&Path>, state: &[u8]) -> Result<()> {
+/// Load the filter; with notify rules, send the listener to the agent over `agent`, a
+/// connection made while `listenerPath` was reachable (the message is built first: once the
+/// filter is loaded only raw syscalls follow).
+fn install_seccomp(filter: &SeccompFilter, agent: Option<RawFd>, state: &[u8]) -> Result<()> {
+    let message = filter.uses_notify().then(|| filter.agent_message_json(state));
     let fd = filter.install().map_err(|e| e.to_string())?;
-    if let Some(fd) = fd {
-        let Some(path) = listener else { return Err("seccomp: notify rules need linux.seccomp.listenerPath".into()) };
-        crate::seccomp::send_listener(path, &fd, state).map_err(|e| e.to_string())?;
+    if let (Some(fd), Some(message)) = (fd, message) {
+        let Some(conn) = agent else { return Err("seccomp: notify rules but no connection to the agent at listenerPath".into()) };
+        // SAFETY: the caller keeps `conn` open for the call (it is closed at exec).
+        let conn = unsafe { std::os::fd::BorrowedFd::borrow_raw(conn) };
+        crate::seccomp::send_listener_over(conn, &fd, &message).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
 impl Prepared<'_> {
     /// Load a late seccomp filter and exec. Returns only on failure, with the message.
-    pub fn exec(self, listener: Option<&Path>, state: &[u8]) -> String {
+    pub fn exec(self, agent: Option<RawFd>, state: &[u8]) -> String {
         if let Some(f) = self.seccomp_late {
-            if let Err(e) = install_seccomp(f, listener, state) {
+            if let Err(e) = install_seccomp(f, agent, state) {
                 return e;
             }
         }
