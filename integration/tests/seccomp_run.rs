@@ -217,3 +217,20 @@ fn seccomp_features_are_truthful() {
     assert_eq!(f["linux"]["apparmor"]["enabled"], true);
     assert_eq!(f["linux"]["selinux"]["enabled"], true);
 }
+
+#[test]
+fn seccomp_exec_gets_the_container_profile() {
+    use berth_integration::runtime::Berth;
+    let b = Berth::new("sc-exec");
+    let mut bundle = b.bundle(&["sleep", "60"]);
+    bundle.spec["linux"]["seccomp"] = serde_json::from_str(DOCKER).unwrap();
+    bundle.save();
+    let id = unique_id("scx");
+    // Detached: the container keeps its stdio, so give it none we would wait on.
+    let st = b.cmd(["run", "-d", "-b", bundle.dir.to_str().unwrap(), &id]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().unwrap();
+    assert!(st.success(), "run -d failed");
+    let out = b.ok(["exec", &id, "sh", "-c", "grep Seccomp: /proc/self/status; unshare -n true 2>/dev/null && echo unshare-allowed || echo unshare-denied"]);
+    b.ok(["delete", "--force", &id]);
+    b.assert_clean(&id, &bundle, None);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["Seccomp:\t2", "unshare-denied"], "{out}");
+}
