@@ -91,6 +91,7 @@ fn user_namespace_maps() {
 fn mounts_masked_readonly() {
     let b = Berth::new("mounts");
     let mut bundle = b.bundle(&[]);
+    bundle.spec["root"]["readonly"] = json!(true);
     let shared = b.tmp.path().join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(shared.join("hello"), "from host\n").unwrap();

@@ -66,6 +66,8 @@ pub struct Entry {
     pub ino: u64,
     pub dev: u64,
     pub nlink: u64,
+    /// Device number of char/block devices.
+    pub rdev: u64,
 }
 
 /// The build context directory.
@@ -101,6 +103,14 @@ impl Context {
             None => Ignore::default(),
         };
         Ok(Context { root: dir.to_path_buf(), inroot, ignore })
+    }
+
+    /// Open a tree that is not a build context: another stage's root, a RUN's upper
+    /// directory. No `.dockerignore`.
+    pub fn open_plain(dir: &Path) -> Result<Self, ContextError> {
+        let d = dir.display().to_string();
+        let inroot = InRoot::open(dir).map_err(io_err(&d))?;
+        Ok(Context { root: dir.to_path_buf(), inroot, ignore: Ignore::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -279,6 +289,7 @@ fn entry_from_stat(rel: &str, ctx: &str, st: &libc::stat, link: Option<String>) 
         ino: st.st_ino,
         dev: st.st_dev,
         nlink: st.st_nlink,
+        rdev: st.st_rdev,
     }
 }
 

@@ -90,7 +90,7 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
         Ok((m, _)) => return Err(format!("unexpected message {m:?}").into()),
         Err(e) => return Err(e.into()),
     };
-    crate::hooks::run_all(&plan.id, "createContainer", &plan.hooks.create_container, &state_json).map_err(|e| e.to_string())?;
+    crate::hooks::run_all(&plan.id, "createContainer", &plan.hooks.create_container, &state_json).map_err(hook_msg)?;
 
     rootfs::pivot(plan, &root)?;
     drop(root);
@@ -171,11 +171,19 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     let late = |msg: String, fifo: Option<OwnedFd>| Failure::Late(msg, fifo);
     if !plan.hooks.start_container.is_empty() {
         if let Err(e) = crate::hooks::run_all(&plan.id, "startContainer", &plan.hooks.start_container, &state_json) {
-            return Err(late(e.to_string(), fifo));
+            return Err(late(hook_msg(e), fifo));
         }
     }
     let e = prepared.exec(a.seccomp_agent, &state_json);
     Err(late(e, fifo))
+}
+
+/// The runtime adds the container id; the init reports only what failed.
+fn hook_msg(e: crate::Error) -> String {
+    match e {
+        crate::Error::Hook { hook, path, reason, .. } => format!("{hook} hook {path}: {reason}"),
+        e => e.to_string(),
+    }
 }
 
 fn expect(chan: &Channel, what: &str, ok: impl Fn(&Msg) -> bool) -> Result<(), String> {
