@@ -154,6 +154,7 @@ impl Bundle {
     /// Set process.args to `sh -c SCRIPT`.
     pub fn sh(&mut self, script: &str) -> &mut Self {
         self.spec["process"]["args"] = json!(["sh", "-c", script]);
+        self.save();
         self
     }
 }

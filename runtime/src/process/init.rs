@@ -92,10 +92,11 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
 
     rootfs::pivot(plan, &root)?;
     drop(root);
-    rootfs::finish(plan)?;
+    // sysctl before the read-only paths (/proc/sys is one).
     for (key, value) in &plan.sysctl {
         rootfs::write_proc(&Path::new("/proc/sys").join(key), value)?;
     }
+    rootfs::finish(plan)?;
     if let Some(h) = &plan.hostname {
         // SAFETY: pointer and length of a live string.
         if unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) } < 0 {
