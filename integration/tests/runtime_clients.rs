@@ -122,8 +122,8 @@ fn containerd_runc_shim_runs_berth() {
         .arg(&b.bin)
         .arg("--runc-root")
         .arg(&runc_root)
-        .args(["docker.io/library/berth-busybox:latest", &id, "sh", "-c", "echo hello from $(hostname); exit 0"]));
-    assert_eq!(out.trim(), format!("hello from {id}"));
+        .args(["docker.io/library/berth-busybox:latest", &id, "sh", "-c", "echo hello from pid $$; exit 0"]));
+    assert_eq!(out.trim(), "hello from pid 1");
     // Exit codes come back through the shim.
     let o = ctrd
         .ctr()
