@@ -1,1 +1,11 @@
-fn main() {}
+//! berth-build: Dockerfiles to OCI images (see the library for how).
+use clap::Parser;
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().filter_or("BERTH_LOG", "warn")).init();
+    let cli = berth_build::cli::Cli::parse();
+    if let Err(e) = berth_build::cli::build::run(cli.options()) {
+        eprintln!("berth-build: {e:#}");
+        std::process::exit(if berth_build::exec::interrupted() { 130 } else { 1 });
+    }
+}
