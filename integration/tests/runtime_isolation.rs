@@ -267,3 +267,23 @@ fn join_existing_namespace_by_path() {
     assert!(out.contains("pid=1"), "{out}");
     b.ok(["delete", "--force", &hid]);
 }
+
+#[test]
+fn seccomp_filter_is_loaded_last() {
+    let b = Berth::new("seccomp");
+    let mut bundle = b.bundle(&[]);
+    bundle.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    bundle.spec["process"]["cwd"] = json!("/tmp");
+    for nnp in [true, false] {
+        bundle.spec["process"]["noNewPrivileges"] = json!(nnp);
+        bundle.sh("grep -E '^Seccomp:' /proc/self/status; mkdir /tmp/blocked 2>&1 || echo blocked");
+        let out = b.output(&bundle);
+        assert!(out.contains("Seccomp:\t2"), "{out}");
+        assert!(out.contains("blocked"), "{out}");
+        assert!(!bundle.rootfs().join("tmp/blocked").exists());
+    }
+}

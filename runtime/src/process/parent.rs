@@ -124,7 +124,7 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     let state = (a.state_json)(s.pid, "creating");
     crate::hooks::run_all(id, "prestart", &plan.hooks.prestart, &state)?;
     crate::hooks::run_all(id, "createRuntime", &plan.hooks.create_runtime, &state)?;
-    let hook_state = if plan.hooks.create_container.is_empty() && plan.hooks.start_container.is_empty() && plan.seccomp_listener.is_none() {
+    let hook_state = if plan.hooks.create_container.is_empty() && plan.hooks.start_container.is_empty() && !plan.seccomp.as_ref().is_some_and(|f| f.uses_notify()) {
         Vec::new()
     } else {
         state
