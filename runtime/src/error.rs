@@ -35,8 +35,6 @@ pub enum Error {
     Cgroup(#[from] crate::cgroups::Error),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::Error),
-    #[error(transparent)]
-    Lsm(#[from] crate::lsm::Error),
     #[error("{0}")]
     Usage(String),
 }

@@ -62,13 +62,16 @@ impl Container {
             Some(s) => Some(SeccompFilter::compile(s)?),
             None => None,
         };
-        // Connected here, where listenerPath is reachable; the child sends the listener.
-        let agent = match seccomp.as_ref().and_then(|f| f.listener_path()) {
-            Some(path) => Some(crate::seccomp::connect_agent(path)?),
+        let lsm = crate::lsm::plan_for(Some(process), None, crate::lsm::HostLsm::detect()).map_err(|e| Error::Spec(e.to_string()))?;
+        // The notify agent is on the host: connect before the child enters the container.
+        let notify_conn = match seccomp.as_ref().filter(|f| f.uses_notify()).and_then(|f| f.listener_path()) {
+            Some(p) => Some(crate::seccomp::connect_agent(p)?),
             None => None,
         };
-        let agent_state = if agent.is_some() { serde_json::to_vec(&self.state()).unwrap_or_default() } else { Vec::new() };
-        let lsm = crate::lsm::plan_for(Some(process), None, crate::lsm::HostLsm::detect())?;
+        let state_json = serde_json::to_vec(&serde_json::json!({
+            "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "running", "pid": saved.pid, "bundle": saved.bundle,
+        }))
+        .unwrap_or_default();
 
         // The namespaces that differ from ours are the container's.
         let mut join: Vec<(i32, OwnedFd)> = Vec::new();
@@ -111,8 +114,7 @@ impl Container {
         let cloned = sys::clone_fork(0);
         if let Ok(0) = cloned {
             drop(parent);
-            let agent = agent.as_ref().map(|c| (c.as_raw_fd(), agent_state.as_slice()));
-            let msg = match child_main(&child, &join, &plan, seccomp.as_ref(), agent, &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
+            let msg = match child_main(&child, &join, &plan, seccomp.as_ref(), notify_conn.as_ref().map(|c| (c.as_raw_fd(), state_json.as_slice())), &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -161,7 +163,7 @@ fn child_main(
     join: &[(i32, OwnedFd)],
     plan: &ProcessPlan,
     seccomp: Option<&SeccompFilter>,
-    agent: Option<(RawFd, &[u8])>,
+    notify: Option<(RawFd, &[u8])>,
     lsm: &crate::lsm::LsmPlan,
     in_userns: bool,
     console: Option<RawFd>,
@@ -195,12 +197,15 @@ fn child_main(
             None => chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd())).map_err(|x| e("send pty", x))?,
         }
     }
-    crate::lsm::apply_before_exec(lsm).map_err(|x| x.to_string())?;
-    let (seccomp_agent, state) = match agent {
-        Some((fd, state)) => (Some(fd), state),
-        None => (None, &[][..]),
-    };
-    let prepared = setup::finalize(&setup::Finalize { process: plan, seccomp, seccomp_agent, state, preserve_fds: opts.preserve_fds, personality: None, in_userns })?;
+    let prepared = setup::finalize(&setup::Finalize {
+        process: plan,
+        notify,
+        lsm: Some(lsm).filter(|l| !l.is_empty()),
+        seccomp,
+        preserve_fds: opts.preserve_fds,
+        personality: None,
+        in_userns,
+    })?;
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|x| e("pdeathsig", x))?;
-    Err(prepared.exec(seccomp_agent, state))
+    Err(prepared.exec())
 }

@@ -34,12 +34,6 @@ pub fn spawn_init(a: &SpawnArgs<'_>) -> Result<Spawned> {
     let plan = a.plan;
     let id = plan.id.as_str();
     let (parent, child) = Channel::pair().map_err(|e| Error::sys(id, "socketpair", e))?;
-    // The init loads a notify filter after pivot_root, where listenerPath is out of reach:
-    // it inherits this connection and sends the listener over it.
-    let agent = match plan.seccomp.as_ref().and_then(|f| f.listener_path()) {
-        Some(path) => Some(crate::seccomp::connect_agent(path)?),
-        None => None,
-    };
     let flags = if plan.ns.needs_fork() { 0 } else { plan.ns.new & !(libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME) };
     let pid = sys::clone_fork(flags as u64).map_err(|e| Error::sys(id, "clone the container's init", e))?;
     if pid == 0 {
@@ -51,11 +45,9 @@ pub fn spawn_init(a: &SpawnArgs<'_>) -> Result<Spawned> {
             close: a.close_in_child.clone(),
             console_socket: a.console_socket,
             stdio: a.stdio,
-            seccomp_agent: agent.as_ref().map(AsRawFd::as_raw_fd),
         });
     }
     drop(child);
-    drop(agent);
     let mut s = Session { id, pid, intermediate: None, done: false };
     let r = drive(a, &parent, &mut s);
     match r {
@@ -92,8 +84,11 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     let plan = a.plan;
     let id = s.id;
     let fail = |msg: String| Error::Init { id: id.to_owned(), msg };
-    // Namespace stage.
-    loop {
+    // Namespace stage. With the extra fork, the real init's Waiting may overtake the
+    // intermediate's Pid: wait for both.
+    let mut waiting = false;
+    let mut have_pid = !plan.ns.needs_fork();
+    while !(waiting && have_pid) {
         let (m, _) = chan.expect("namespaces").map_err(fail)?;
         match m {
             Msg::NeedMaps => {
@@ -106,8 +101,9 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
                 s.pid = p;
                 let _ = sys::waitpid(s.intermediate.unwrap(), 0);
                 s.intermediate = None;
+                have_pid = true;
             }
-            Msg::Waiting => break,
+            Msg::Waiting => waiting = true,
             m => return Err(fail(format!("unexpected message {m:?}"))),
         }
     }
@@ -128,7 +124,7 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     let state = (a.state_json)(s.pid, "creating");
     crate::hooks::run_all(id, "prestart", &plan.hooks.prestart, &state)?;
     crate::hooks::run_all(id, "createRuntime", &plan.hooks.create_runtime, &state)?;
-    let hook_state = if plan.hooks.create_container.is_empty() && plan.hooks.start_container.is_empty() && plan.seccomp_listener.is_none() {
+    let hook_state = if plan.hooks.create_container.is_empty() && plan.hooks.start_container.is_empty() && !plan.seccomp.as_ref().is_some_and(|f| f.uses_notify()) {
         Vec::new()
     } else {
         state
