@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 #[test]
 fn create_start_state_delete() {
     let b = Berth::new("life");
-    let bundle = b.bundle(&["sh", "-c", "echo started > /tmp/flag; sleep 30"]);
+    let bundle = b.bundle(&["sh", "-c", "echo started > /tmp/flag; sleep 30 & wait"]);
     let id = unique_id("life");
     let pidfile = b.tmp.path().join("pid");
     b.ok(["create", "--bundle", bundle.dir.to_str().unwrap(), "--pid-file", pidfile.to_str().unwrap(), &id]);
@@ -66,9 +66,20 @@ fn run_returns_exit_status_and_cleans_up() {
     assert_eq!(out, "out\n");
     assert!(err.contains("err"), "{err}");
     assert_eq!(std::fs::read_dir(&b.root).unwrap().count(), 0, "run left a state dir");
-    bundle.sh("kill -9 $$");
-    let (code, _, _) = b.run_bundle(&bundle);
-    assert_eq!(code, 128 + 9);
+    // A signal death comes back as 128+N (the kill comes from outside: pid 1 ignores its own).
+    bundle.sh("sleep 30");
+    bundle.save();
+    let id = unique_id("sig");
+    let mut child = b.cmd(["run", "-b"]).arg(&bundle.dir).arg(&id).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    for _ in 0..500 {
+        if b.run(["state", &id]).status.success() && b.status(&id) == "running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    b.ok(["kill", &id, "KILL"]);
+    assert_eq!(child.wait().unwrap().code(), Some(128 + 9));
+    b.assert_clean(&id, &bundle, None);
 }
 
 #[test]

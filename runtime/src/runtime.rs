@@ -111,6 +111,7 @@ impl Runtime {
             preserve_fds: opts.preserve_fds + listen_fds,
             listen_fds,
             use_fifo: !opts.start_now,
+            host_lsm: crate::lsm::HostLsm::detect(),
         };
         let plan = Plan::build(id, &b.path, &b.rootfs, &b.spec, popts)?;
         check_hooks(&plan)?;
@@ -577,15 +578,20 @@ impl Container {
         Ok(cg.update(res)?)
     }
 
-    /// The container's cgroup (None when it runs without one).
+    /// The container's cgroup (None when it has none).
     pub fn cgroup(&self) -> Option<&Cgroup> {
         self.saved.as_ref().and_then(|s| s.cgroup.as_ref())
     }
 
-    /// Resource usage, in runc's `events --stats` shape.
+    /// Resource statistics from the container's cgroup.
     pub fn stats(&self) -> Result<crate::cgroups::stats::Stats> {
-        let cg = self.cgroup().ok_or_else(|| Error::State { id: self.id.clone(), reason: "no cgroup to read statistics from".into() })?;
+        let cg = self.cgroup().ok_or_else(|| Error::State { id: self.id.clone(), reason: "no cgroup (no statistics)".into() })?;
         Ok(cg.stats()?)
+    }
+
+    /// Is the init still running (not stopped)?
+    pub fn is_alive(&self) -> bool {
+        self.saved.as_ref().is_some_and(|s| alive(s.pid, s.start_time))
     }
 
     /// The raw config.json the container was created from.

@@ -17,9 +17,8 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
         Some(v) => parse_duration(v).with_context(|| format!("events: --interval {v:?}"))?,
         None => Duration::from_secs(5),
     };
-    let rt = g.runtime();
-    let c = rt.load(id)?;
-    if c.status() == berth_runtime::runtime::Status::Stopped {
+    let c = g.runtime().load(id)?;
+    if !c.is_alive() {
         bail!("events: container {id:?} is not running");
     }
     let out = std::io::stdout();
@@ -28,9 +27,8 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
         writeln!(out.lock(), "{line}")?;
         return Ok(0);
     }
-    let cg = c.cgroup().with_context(|| format!("events: container {id:?} has no cgroup"))?.clone();
-    let running = || rt.load(id).map(|c| c.status() != berth_runtime::runtime::Status::Stopped).unwrap_or(false);
-    events::stream(&cg, id, interval, &mut out.lock(), &running).with_context(|| format!("events: container {id:?}"))?;
+    let cg = c.cgroup().with_context(|| format!("events: container {id:?} has no cgroup"))?;
+    events::stream(cg, id, interval, &mut out.lock(), &|| c.is_alive()).with_context(|| format!("events: container {id:?}"))?;
     Ok(0)
 }
 

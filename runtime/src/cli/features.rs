@@ -23,10 +23,10 @@ pub fn main(argv: &[String]) -> Result<i32> {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": NAMES.to_vec(),
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
+            "seccomp": berth_runtime::seccomp::features::seccomp(),
+            "apparmor": berth_runtime::lsm::apparmor_features(),
+            "selinux": berth_runtime::lsm::selinux_features(),
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}}
         },

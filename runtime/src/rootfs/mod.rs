@@ -42,12 +42,12 @@ pub fn prepare(plan: &Plan) -> Result<InRoot> {
 pub fn mount_all(plan: &Plan, root: &InRoot) -> Result<()> {
     let in_userns = plan.ns.has(libc::CLONE_NEWUSER);
     for m in &plan.mounts {
-        mount_one(m, root, in_userns).map_err(|e| format!("mount {}: {e}", m.dest.display()))?;
+        mount_one(m, root, in_userns, &plan.lsm).map_err(|e| format!("mount {}: {e}", m.dest.display()))?;
     }
     Ok(())
 }
 
-fn mount_one(m: &MountPlan, root: &InRoot, in_userns: bool) -> Result<()> {
+fn mount_one(m: &MountPlan, root: &InRoot, in_userns: bool, lsm: &crate::lsm::LsmPlan) -> Result<()> {
     match m.kind {
         MountKind::Bind { recursive } => {
             let src = m.source.as_deref().unwrap_or(Path::new(""));
@@ -69,7 +69,7 @@ fn mount_one(m: &MountPlan, root: &InRoot, in_userns: bool) -> Result<()> {
         MountKind::Fs => {
             let dest = mkdir(root, &m.dest)?;
             let src = m.source.as_deref().map(|s| s.as_os_str()).unwrap_or(OsStr::new(&m.fstype));
-            let mut data = m.data.clone();
+            let mut data = crate::lsm::mount_data(lsm, &m.fstype, false, &m.data);
             if m.fstype == "devpts" && in_userns {
                 // gid=5 may not be mapped inside a user namespace: let devpts pick the default.
                 data = data.split(',').filter(|o| !o.starts_with("gid=")).collect::<Vec<_>>().join(",");
