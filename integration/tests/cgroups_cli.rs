@@ -234,17 +234,24 @@ fn delete_keeps_a_pre_existing_parent_and_removes_the_rest() {
     let c = ctr(&mut bundle, json!({}));
     // containerd's namespace directory exists before the container, in every hierarchy
     let l = host();
-    for h in l.v1.iter().chain(l.unified.as_ref()) {
-        std::fs::create_dir(h.mountpoint.join(&c.top)).unwrap();
+    struct Parents(Vec<PathBuf>);
+    impl Drop for Parents {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_dir(p);
+            }
+        }
+    }
+    let parents = Parents(l.v1.iter().chain(l.unified.as_ref()).map(|h| h.mountpoint.join(&c.top)).collect());
+    for p in &parents.0 {
+        std::fs::create_dir(p).unwrap();
     }
     let _g = start(&b, &bundle, &c);
     assert!(c.dir("pids").is_dir());
     b.ok(["delete", "--force", &c.id]);
-    for h in l.v1.iter().chain(l.unified.as_ref()) {
-        let parent = h.mountpoint.join(&c.top);
+    for parent in &parents.0 {
         assert!(parent.is_dir(), "pre-existing {} was removed", parent.display());
         assert!(!parent.join(&c.id).exists());
-        std::fs::remove_dir(&parent).unwrap();
     }
 }
 
