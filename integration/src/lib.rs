@@ -4,7 +4,9 @@
 //! Every test runs as root, in parallel with the others (and with other checkouts' tests on
 //! the same machine): ids carry the pid and a counter, state lives under a fresh temp dir.
 
+pub mod cgroups;
 pub mod runtime;
+pub mod seccomp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,3 +108,8 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
     .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nberth:x:1000:\nnogroup:x:65534:\n").unwrap();
 }
+
+pub mod docker_registry;
+pub mod fake_registry;
+pub mod image_fixture;
+pub mod store;

@@ -17,6 +17,7 @@ pub mod cgroups;
 pub mod error;
 pub mod hooks;
 pub mod inroot;
+pub mod lsm;
 pub mod plan;
 pub mod process;
 pub mod protect;

@@ -1,0 +1,2 @@
+//! Build steps that change the file system.
+pub mod copy;

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Runs every test: unit tests and the integration tests that drive the real binaries (as root).
+set -eu
+cd "$(dirname "$0")/.."
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+[ "$(id -u)" = 0 ] || { echo "test.sh: the integration tests need root (sudo hack/test.sh)" >&2; exit 1; }
+cargo build --workspace --bins --locked
+cargo test --workspace --locked --no-fail-fast "$@"

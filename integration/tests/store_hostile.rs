@@ -1,0 +1,279 @@
+//! Hostile but well-formed inputs, one test per class: each must fail with a one-line error
+//! naming the layer/blob and the reason (or, where the spec says so, be confined to the
+//! root), write nothing outside the target, and leave the store exactly as it was.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use berth_integration::fake_registry::FakeRegistry;
+use berth_integration::image_fixture::{gzip, sha256, write_layout, FixtureImage, Tamper, TarBuilder};
+use berth_integration::store::{describe, store, store_err, store_ok, store_state};
+use berth_integration::TempDir;
+
+struct Case {
+    t: TempDir,
+    root: PathBuf,
+    outside: PathBuf,
+    img: FixtureImage,
+}
+
+/// An image whose only layer is `tar`, imported into a fresh store; plus an `outside`
+/// directory with a victim file that the layer tries to reach.
+fn case(tar: impl FnOnce(&Path) -> Vec<Vec<u8>>) -> Case {
+    let t = TempDir::new("hostile");
+    let outside = t.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim"), b"original").unwrap();
+    let layers = tar(&outside);
+    let layout = t.path().join("layout");
+    let img = write_layout(&layout, "latest", &layers, serde_json::json!({}), &Tamper::default());
+    let root = t.path().join("store");
+    store_ok(&root, &["import", "--name", "localhost/hostile", layout.to_str().unwrap()]);
+    Case { root, outside, img, t }
+}
+
+fn up_to_root(outside: &Path) -> String {
+    format!("{}{}", "../".repeat(12), outside.to_str().unwrap().trim_start_matches('/'))
+}
+
+/// Unpack (flat) and bundle --copy and bundle (snapshots) must all fail naming `needle`;
+/// nothing outside changes; the store is unchanged; no destination is left behind.
+fn assert_refused(c: &Case, needle: &str) {
+    let before = store_state(&c.root);
+    let outside_before = describe(&c.outside);
+    for (i, args) in [vec!["unpack"], vec!["bundle", "--copy"], vec!["bundle"]].into_iter().enumerate() {
+        let dest = c.t.path().join(format!("dest{i}"));
+        let mut a: Vec<&str> = args.clone();
+        a.push("localhost/hostile:latest");
+        a.push(dest.to_str().unwrap());
+        let err = store_err(&c.root, &a);
+        assert_eq!(err.trim().lines().count(), 1, "one-line error expected, got: {err}");
+        assert!(err.contains(&c.img.layers[0].0), "error should name the layer digest: {err}");
+        assert!(err.contains(needle), "error should mention {needle:?}: {err}");
+        assert!(!dest.exists() || std::fs::read_dir(&dest).unwrap().next().is_none(), "{args:?} left {dest:?} behind");
+        assert_eq!(describe(&c.outside), outside_before, "{args:?} wrote outside the root");
+        assert_eq!(std::fs::read(c.outside.join("victim")).unwrap(), b"original");
+        assert_eq!(store_state(&c.root), before, "{args:?} changed the store");
+    }
+}
+
+#[test]
+fn dotdot_entries_are_refused() {
+    let c = case(|_| vec![TarBuilder::new().dir("a/", 0o755).file("a/../../escaped", b"x", 0o644).finish()]);
+    assert_refused(&c, "a/../../escaped");
+    assert!(!c.t.path().join("escaped").exists());
+}
+
+#[test]
+fn absolute_names_land_inside_the_root() {
+    let c = case(|o| vec![TarBuilder::new().file(&format!("{}/victim", o.display()), b"inside", 0o644).file("/etc/abs", b"abs", 0o600).finish()]);
+    let dest = c.t.path().join("flat");
+    store_ok(&c.root, &["unpack", "localhost/hostile:latest", dest.to_str().unwrap()]);
+    assert_eq!(std::fs::read(c.outside.join("victim")).unwrap(), b"original");
+    let inner = dest.join(c.outside.strip_prefix("/").unwrap()).join("victim");
+    assert_eq!(std::fs::read(inner).unwrap(), b"inside");
+    assert_eq!(std::fs::read(dest.join("etc/abs")).unwrap(), b"abs");
+}
+
+#[test]
+fn writes_through_a_symlink_pointing_out_are_refused() {
+    // link -> /abs/path/of/outside, then link/victim: must not touch the real victim.
+    let c = case(|o| vec![TarBuilder::new().symlink("link", o.to_str().unwrap()).file("link/victim", b"pwned", 0o644).finish()]);
+    assert_refused(&c, "link/victim");
+    let c = case(|o| vec![TarBuilder::new().symlink("rel", &up_to_root(o)).file("rel/victim", b"pwned", 0o644).finish()]);
+    assert_refused(&c, "rel/victim");
+}
+
+#[test]
+fn symlinks_out_across_layers_stay_inside() {
+    let t = TempDir::new("hostile-xlayer");
+    let outside = t.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim"), b"original").unwrap();
+    let l1 = TarBuilder::new().symlink("escape", outside.to_str().unwrap()).symlink("rel", &up_to_root(&outside)).finish();
+    let l2 = TarBuilder::new().file("escape/victim", b"pwned", 0o644).finish();
+    let l3 = TarBuilder::new().file("rel/victim", b"pwned", 0o644).finish();
+    let layout = t.path().join("layout");
+    write_layout(&layout, "latest", &[l1, l2, l3], serde_json::json!({}), &Tamper::default());
+    let root = t.path().join("store");
+    store_ok(&root, &["import", "--name", "localhost/x", layout.to_str().unwrap()]);
+    // Flat: the write resolves the symlink inside the root, where its target does not exist.
+    let err = store_err(&root, &["unpack", "localhost/x:latest", t.path().join("flat").to_str().unwrap()]);
+    assert!(err.contains("escape/victim"), "{err}");
+    assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"original");
+    // Snapshots: each layer is its own directory; the symlink of layer 1 is not even there.
+    let b = t.path().join("bundle");
+    store_ok(&root, &["bundle", "localhost/x:latest", b.to_str().unwrap()]);
+    assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"original");
+    assert_eq!(std::fs::read(b.join("rootfs/escape/victim")).unwrap(), b"pwned");
+    store_ok(&root, &["unbundle", b.to_str().unwrap()]);
+}
+
+#[test]
+fn hardlinks_out_are_refused() {
+    let c = case(|o| vec![TarBuilder::new().hardlink("hl", &up_to_root(o).replace("outside", "outside/victim")).finish()]);
+    assert_refused(&c, "leaves the root");
+    let c = case(|o| vec![TarBuilder::new().hardlink("hl", &format!("{}/victim", o.display())).finish()]);
+    assert_refused(&c, "does not exist inside the layer's root");
+}
+
+#[test]
+fn whiteouts_of_dotdot_are_refused() {
+    let c = case(|_| vec![TarBuilder::new().dir("a/", 0o755).file("a/../../.wh.outside", b"", 0o644).finish()]);
+    assert_refused(&c, ".wh.outside");
+    let c = case(|_| vec![TarBuilder::new().file("a/.wh..", b"", 0o644).finish()]);
+    assert_refused(&c, "whiteout");
+}
+
+/// Import of a tampered layout must fail naming `needle` and leave the store as it was.
+fn assert_import_fails(tamper: Tamper, needle: &str) -> String {
+    let t = TempDir::new("hostile-import");
+    let layout = t.path().join("layout");
+    let l1 = TarBuilder::new().file("a", &[7u8; 100_000], 0o644).finish();
+    let l2 = TarBuilder::new().file("b", b"bee", 0o644).finish();
+    write_layout(&layout, "latest", &[l1, l2], serde_json::json!({}), &tamper);
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let before = store_state(&root);
+    let err = store_err(&root, &["import", layout.to_str().unwrap()]);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert_eq!(store_state(&root), before, "failed import changed the store");
+    // The same archive as a tar file.
+    let tarball = t.path().join("img.tar");
+    berth_integration::image_fixture::archive_layout(&layout, &tarball);
+    let err2 = store_err(&root, &["import", tarball.to_str().unwrap()]);
+    assert!(err2.contains(needle), "expected {needle:?} in: {err2}");
+    assert_eq!(store_state(&root), before, "failed archive import changed the store");
+    err
+}
+
+#[test]
+fn digest_mismatch_is_refused() {
+    assert_import_fails(Tamper { wrong_content: Some(1), ..Default::default() }, "digest mismatch");
+}
+
+#[test]
+fn size_mismatch_is_refused() {
+    assert_import_fails(Tamper { wrong_size: Some(0), ..Default::default() }, "size mismatch");
+}
+
+#[test]
+fn diff_id_mismatch_is_refused() {
+    assert_import_fails(Tamper { wrong_diff_id: Some(1), ..Default::default() }, "diff_id mismatch");
+}
+
+#[test]
+fn truncated_gzip_is_refused() {
+    assert_import_fails(Tamper { truncate_gzip: Some(0), ..Default::default() }, "gzip");
+}
+
+/// A registry serving `img` under `repo:tag`, with the given tampering of what it serves.
+fn serve(img: &FixtureImage, repo: &str, tag: &str, manifest_body: Option<Vec<u8>>, blob_override: Option<(usize, Vec<u8>)>) -> FakeRegistry {
+    let mut routes = HashMap::new();
+    let mt = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let body = manifest_body.unwrap_or_else(|| img.manifest.clone());
+    routes.insert(format!("/v2/{repo}/manifests/{tag}"), (mt.clone(), body.clone()));
+    routes.insert(format!("/v2/{repo}/manifests/{}", img.manifest_digest), (mt, body));
+    routes.insert(format!("/v2/{repo}/blobs/{}", img.config_digest), ("application/octet-stream".into(), img.config.clone()));
+    for (i, (d, b)) in img.layers.iter().enumerate() {
+        let bytes = match &blob_override {
+            Some((j, o)) if *j == i => o.clone(),
+            _ => b.clone(),
+        };
+        routes.insert(format!("/v2/{repo}/blobs/{d}"), ("application/octet-stream".into(), bytes));
+    }
+    FakeRegistry::start(routes)
+}
+
+fn assert_pull_fails(reg: &FakeRegistry, reference: &str, needle: &str) {
+    let t = TempDir::new("hostile-pull");
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let before = store_state(&root);
+    let err = store_err(&root, &["pull", &format!("{}/{reference}", reg.addr)]);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert_eq!(store_state(&root), before, "failed pull changed the store");
+}
+
+fn fixture(t: &TempDir, tamper: &Tamper) -> FixtureImage {
+    let l1 = TarBuilder::new().file("a", &[1u8; 50_000], 0o644).finish();
+    let l2 = TarBuilder::new().file("b", b"bee", 0o644).finish();
+    write_layout(&t.path().join("layout"), "v1", &[l1, l2], serde_json::json!({}), tamper)
+}
+
+#[test]
+fn pull_refuses_manifest_digest_mismatch() {
+    let t = TempDir::new("fix");
+    let img = fixture(&t, &Tamper::default());
+    let reg = serve(&img, "x/y", "v1", None, None);
+    // Ask for the image by a digest the served manifest does not have.
+    let mut m: serde_json::Value = serde_json::from_slice(&img.manifest).unwrap();
+    m["annotations"] = serde_json::json!({"evil": "yes"});
+    let other = serde_json::to_vec(&m).unwrap();
+    let reg2 = serve(&img, "x/y", "v1", Some(other), None);
+    assert_pull_fails(&reg2, &format!("x/y@{}", img.manifest_digest), "digest mismatch");
+    // Sanity: the honest registry serves it fine.
+    let t2 = TempDir::new("honest");
+    store_ok(&t2.path().join("s"), &["pull", &format!("{}/x/y@{}", reg.addr, img.manifest_digest)]);
+}
+
+#[test]
+fn pull_refuses_blob_digest_mismatch() {
+    let t = TempDir::new("fix");
+    let img = fixture(&t, &Tamper::default());
+    let mut evil = img.layers[1].1.clone();
+    let n = evil.len();
+    evil[n - 10] ^= 0xff;
+    let reg = serve(&img, "x/y", "v1", None, Some((1, evil)));
+    assert_pull_fails(&reg, "x/y:v1", &img.layers[1].0);
+}
+
+#[test]
+fn pull_refuses_size_mismatch() {
+    let t = TempDir::new("fix");
+    let img = fixture(&t, &Tamper::default());
+    let mut longer = img.layers[0].1.clone();
+    longer.extend_from_slice(b"trailing");
+    let reg = serve(&img, "x/y", "v1", None, Some((0, longer)));
+    assert_pull_fails(&reg, "x/y:v1", "size mismatch");
+}
+
+#[test]
+fn pull_refuses_diff_id_mismatch() {
+    let t = TempDir::new("fix");
+    let img = fixture(&t, &Tamper { wrong_diff_id: Some(0), ..Default::default() });
+    let reg = serve(&img, "x/y", "v1", None, None);
+    assert_pull_fails(&reg, "x/y:v1", "diff_id mismatch");
+}
+
+#[test]
+fn pull_refuses_truncated_gzip() {
+    let t = TempDir::new("fix");
+    let img = fixture(&t, &Tamper { truncate_gzip: Some(0), ..Default::default() });
+    let reg = serve(&img, "x/y", "v1", None, None);
+    assert_pull_fails(&reg, "x/y:v1", "gzip");
+}
+
+#[test]
+fn unpack_fails_cleanly_on_a_corrupted_blob() {
+    // A blob altered in the store after a good import: unpack re-verifies while streaming.
+    let t = TempDir::new("corrupt");
+    let img = fixture(&t, &Tamper::default());
+    let root = t.path().join("store");
+    store_ok(&root, &["import", "--name", "localhost/c", t.path().join("layout").to_str().unwrap()]);
+    let blob = root.join("blobs/sha256").join(&img.layers[1].0[7..]);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let n = bytes.len();
+    bytes[n - 12] ^= 0x55;
+    std::fs::write(&blob, &bytes).unwrap();
+    let dest = t.path().join("out");
+    let err = store_err(&root, &["unpack", "localhost/c:v1", dest.to_str().unwrap()]);
+    assert!(err.contains(&img.layers[1].0), "{err}");
+    assert!(!dest.exists());
+    let fsck = store(&root, &["fsck"]);
+    assert!(!fsck.status.success());
+    let _ = gzip;
+    let _ = sha256;
+}

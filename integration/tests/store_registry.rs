@@ -1,0 +1,195 @@
+//! berth-store against Debian's docker-registry and skopeo: push/pull both ways with identical
+//! digests, TLS with --ca-file, htpasswd basic auth from a docker config.json, multi-platform
+//! indexes, and two concurrent pulls of one image.
+
+use std::path::Path;
+use std::process::Command;
+
+use berth_integration::docker_registry::{Registry, RegistryConfig};
+use berth_integration::image_fixture::{sha256, write_layout, FixtureImage, Tamper, TarBuilder};
+use berth_integration::store::{describe, have, store_err, store_ok};
+use berth_integration::TempDir;
+
+fn layers() -> Vec<Vec<u8>> {
+    let big: Vec<u8> = (0..400_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    vec![
+        TarBuilder::new().dir("etc/", 0o755).file("etc/hostname", b"fixture\n", 0o644).file("big.bin", &big, 0o644).finish(),
+        TarBuilder::new().file("etc/.wh.hostname", b"", 0o644).file("second", b"2", 0o600).finish(),
+        TarBuilder::new().dir("var/", 0o755).file("var/x", b"x", 0o644).finish(),
+    ]
+}
+
+fn fixture(t: &TempDir) -> (std::path::PathBuf, FixtureImage) {
+    let layout = t.path().join("layout");
+    let img = write_layout(&layout, "v1", &layers(), serde_json::json!({}), &Tamper::default());
+    (layout, img)
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let o = Command::new("skopeo").args(args).output().expect("skopeo");
+    assert!(o.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn remote_digest(reference: &str, extra: &[&str]) -> String {
+    let mut a = vec!["inspect", "--raw"];
+    a.extend_from_slice(extra);
+    let r = format!("docker://{reference}");
+    a.push(&r);
+    let o = Command::new("skopeo").args(&a).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    sha256(&o.stdout)
+}
+
+#[test]
+fn push_and_pull_interoperate_with_skopeo() {
+    assert!(have("skopeo") && have("docker-registry"), "skopeo and docker-registry are required");
+    let reg = Registry::start(RegistryConfig::default());
+    let t = TempDir::new("reg-skopeo");
+    let (layout, img) = fixture(&t);
+    let root = t.path().join("store");
+    // berth push → skopeo sees the same manifest digest.
+    store_ok(&root, &["import", "--name", "localhost/fx", layout.to_str().unwrap()]);
+    let out = store_ok(&root, &["push", "localhost/fx:v1", &format!("{}/berth/fx:v1", reg.addr)]);
+    assert!(out.contains(&img.manifest_digest), "{out}");
+    assert_eq!(remote_digest(&format!("{}/berth/fx:v1", reg.addr), &["--tls-verify=false"]), img.manifest_digest);
+    // A second push finds every blob present (HEAD) and still succeeds.
+    store_ok(&root, &["push", "localhost/fx:v1", &format!("{}/berth/fx:v1", reg.addr)]);
+    // A push to another repository of the same registry (cross-repository mount when possible).
+    store_ok(&root, &["pull", &format!("{}/berth/fx:v1", reg.addr)]);
+    store_ok(&root, &["push", &format!("{}/berth/fx:v1", reg.addr), &format!("{}/other/fx:v2", reg.addr)]);
+    assert_eq!(remote_digest(&format!("{}/other/fx:v2", reg.addr), &["--tls-verify=false"]), img.manifest_digest);
+    // skopeo push → berth pull, identical digests and content.
+    skopeo(&["copy", "-q", "--dest-tls-verify=false", &format!("oci:{}:v1", layout.display()), &format!("docker://{}/skopeo/fx:v1", reg.addr)]);
+    let root2 = t.path().join("store2");
+    let out = store_ok(&root2, &["pull", &format!("{}/skopeo/fx:v1", reg.addr)]);
+    assert!(out.contains(&img.manifest_digest), "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&store_ok(&root2, &["images", "--format", "json"])).unwrap();
+    assert_eq!(listed[0]["digest"], img.manifest_digest.as_str());
+    for (d, bytes) in &img.layers {
+        assert_eq!(std::fs::read(root2.join("blobs/sha256").join(&d[7..])).unwrap(), *bytes);
+    }
+    // berth's store is itself an OCI layout skopeo can copy from.
+    let name = format!("{}/skopeo/fx:v1", reg.addr);
+    skopeo(&["copy", "-q", "--dest-tls-verify=false", &format!("oci:{}:{name}", root2.display()), &format!("docker://{}/fromlayout/fx:v1", reg.addr)]);
+    assert_eq!(remote_digest(&format!("{}/fromlayout/fx:v1", reg.addr), &["--tls-verify=false"]), img.manifest_digest);
+    // Pull by digest.
+    let root3 = t.path().join("store3");
+    store_ok(&root3, &["pull", &format!("{}/skopeo/fx@{}", reg.addr, img.manifest_digest)]);
+    let a = t.path().join("a");
+    store_ok(&root3, &["unpack", &format!("{}/skopeo/fx@{}", reg.addr, img.manifest_digest), a.to_str().unwrap()]);
+    assert!(a.join("second").exists() && !a.join("etc/hostname").exists());
+}
+
+#[test]
+fn tls_registry_needs_the_ca_file() {
+    let reg = Registry::start(RegistryConfig { tls: true, ..Default::default() });
+    let ca = reg.ca.clone().unwrap();
+    let t = TempDir::new("reg-tls");
+    let (layout, img) = fixture(&t);
+    let root = t.path().join("store");
+    store_ok(&root, &["import", "--name", "localhost/fx", layout.to_str().unwrap()]);
+    let target = format!("{}/tls/fx:v1", reg.addr);
+    let err = store_err(&root, &["push", "localhost/fx:v1", &target]);
+    assert!(err.contains(&reg.addr), "{err}");
+    store_ok(&root, &["push", "--ca-file", ca.to_str().unwrap(), "localhost/fx:v1", &target]);
+    assert_eq!(remote_digest(&target, &["--tls-verify=false"]), img.manifest_digest);
+    let root2 = t.path().join("store2");
+    store_err(&root2, &["pull", &target]);
+    store_ok(&root2, &["pull", "--ca-file", ca.to_str().unwrap(), &target]);
+    store_ok(&root2, &["pull", "--insecure", &target]);
+}
+
+#[test]
+fn basic_auth_from_docker_config() {
+    assert!(have("htpasswd"), "htpasswd is required (apt-get install apache2-utils)");
+    let reg = Registry::start(RegistryConfig { basic_auth: Some(("berth".into(), "s3cret".into())), ..Default::default() });
+    let t = TempDir::new("reg-auth");
+    let (layout, img) = fixture(&t);
+    let root = t.path().join("store");
+    store_ok(&root, &["import", "--name", "localhost/fx", layout.to_str().unwrap()]);
+    let target = format!("{}/auth/fx:v1", reg.addr);
+    let empty = t.path().join("empty.json");
+    std::fs::write(&empty, r#"{"auths":{}}"#).unwrap();
+    let err = store_err(&root, &["push", "--authfile", empty.to_str().unwrap(), "localhost/fx:v1", &target]);
+    assert!(err.contains("unauthorized") || err.contains("authentication"), "{err}");
+    let wrong = t.path().join("wrong.json");
+    std::fs::write(&wrong, format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, reg.addr, b64("berth:nope"))).unwrap();
+    let err = store_err(&root, &["push", "--authfile", wrong.to_str().unwrap(), "localhost/fx:v1", &target]);
+    assert!(err.contains("rejected") || err.contains("unauthorized"), "{err}");
+    // ~/.docker/config.json via DOCKER_CONFIG, as docker writes it.
+    let dc = t.path().join("docker");
+    std::fs::create_dir_all(&dc).unwrap();
+    std::fs::write(dc.join("config.json"), format!(r#"{{"auths":{{"http://{}":{{"auth":"{}"}}}}}}"#, reg.addr, b64("berth:s3cret"))).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(berth_integration::bin("berth-store")).arg("--root").arg(&root).args(args).env("DOCKER_CONFIG", &dc).env("HOME", t.path()).env_remove("REGISTRY_AUTH_FILE").env_remove("XDG_RUNTIME_DIR").output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["push", "localhost/fx:v1", &target]);
+    let o = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", "--creds", "berth:s3cret", &format!("docker://{target}")]).output().unwrap();
+    assert_eq!(sha256(&o.stdout), img.manifest_digest);
+    run(&["rmi", "localhost/fx:v1"]);
+    run(&["pull", &target]);
+}
+
+fn b64(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut o = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                o.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                o.push('=');
+            }
+        }
+    }
+    o
+}
+
+#[test]
+fn concurrent_pulls_both_succeed_and_store_once() {
+    let reg = Registry::start(RegistryConfig::default());
+    let t = TempDir::new("reg-concurrent");
+    let (layout, img) = fixture(&t);
+    skopeo(&["copy", "-q", "--dest-tls-verify=false", &format!("oci:{}:v1", layout.display()), &format!("docker://{}/c/fx:v1", reg.addr)]);
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let spawn = || Command::new(berth_integration::bin("berth-store")).arg("--root").arg(&root).arg("pull").arg(format!("{}/c/fx:v1", reg.addr)).spawn().unwrap();
+    let (mut a, mut b) = (spawn(), spawn());
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let blobs = std::fs::read_dir(root.join("blobs/sha256")).unwrap().count();
+    assert_eq!(blobs, img.layers.len() + 2, "each blob stored once");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(std::fs::read_dir(root.join("ingest")).unwrap().count(), 0, "no staging left behind");
+}
+
+#[test]
+fn multi_platform_index_selects_the_platform() {
+    let reg = Registry::start(RegistryConfig::default());
+    let t = TempDir::new("reg-index");
+    let layout = t.path().join("layout");
+    let amd = write_layout(&layout, "amd", &layers()[..1], serde_json::json!({"architecture": "amd64"}), &Tamper::default());
+    let arm = write_layout(&layout, "arm", &layers()[1..], serde_json::json!({"architecture": "arm64", "variant": "v8"}), &Tamper::default());
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd.manifest_digest, "size": amd.manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm.manifest_digest, "size": arm.manifest.len(), "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]});
+    let ib = serde_json::to_vec(&index).unwrap();
+    let id = sha256(&ib);
+    std::fs::write(layout.join("blobs/sha256").join(&id[7..]), &ib).unwrap();
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": id, "size": ib.len(), "annotations": {"org.opencontainers.image.ref.name": "multi"}}]})).unwrap()).unwrap();
+    skopeo(&["copy", "-q", "--all", "--dest-tls-verify=false", &format!("oci:{}:multi", layout.display()), &format!("docker://{}/m/fx:multi", reg.addr)]);
+    let root = t.path().join("store");
+    let out = store_ok(&root, &["pull", "--platform", "linux/arm64", &format!("{}/m/fx:multi", reg.addr)]);
+    assert!(out.contains(&arm.manifest_digest), "{out}");
+    let root2 = t.path().join("store2");
+    let out = store_ok(&root2, &["pull", "--platform", "linux/amd64", &format!("{}/m/fx:multi", reg.addr)]);
+    assert!(out.contains(&amd.manifest_digest), "{out}");
+    let err = store_err(&root2, &["pull", "--platform", "linux/s390x", &format!("{}/m/fx:multi", reg.addr)]);
+    assert!(err.contains("linux/s390x"), "{err}");
+    let _ = describe(Path::new(&root));
+}

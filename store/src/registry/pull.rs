@@ -1,0 +1,197 @@
+//! `Store::pull`: manifest (digest checked against the reference), platform selection, then
+//! config and layers fetched in parallel. Each layer streams once from the socket through
+//! the blob hash into its staging file and, teed, through the decompressor and the diff_id
+//! hash, so nothing is committed unless digest, size and diff_id all match.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use super::client::Client;
+use super::RegistryOptions;
+use crate::content::Staging;
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::oci::{self, media, Descriptor, Document, Platform};
+use crate::reference::Reference;
+use crate::store::{select_platform, Image, Store};
+use crate::{unpack, Progress};
+
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    pub registry: RegistryOptions,
+    /// Platform to choose from a multi-platform index (default: the host's).
+    pub platform: Option<Platform>,
+}
+
+impl Store {
+    /// Pull `reference` into the store and tag it. Returns the image.
+    pub fn pull(&self, reference: &str, opts: &PullOptions, progress: &dyn Progress) -> Result<Image> {
+        let r = Reference::parse(reference)?;
+        let client = Client::connect(&r, &opts.registry, "pull")?;
+        let staging = self.content.staging()?;
+        let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+
+        let (bytes, announced) = client.get_manifest(&r.repository, &r.manifest_ref())?;
+        let alg = r.digest.as_ref().map(|d| d.algorithm()).unwrap_or(crate::digest::Algorithm::Sha256);
+        let mut h = crate::digest::Hasher::new(alg);
+        h.update(&bytes);
+        let digest = h.finish();
+        if let Some(want) = &r.digest {
+            if &digest != want {
+                return Err(Error::DigestMismatch { what: "manifest", expected: want.clone(), actual: digest });
+            }
+        }
+        let mut desc = match oci::parse_document(&bytes, &announced, &r.to_string())? {
+            Document::Index(idx) => {
+                let d = select_platform(&idx, &platform, &r.to_string())?;
+                let (b, mt) = client.get_manifest(&r.repository, d.digest.as_str())?;
+                crate::content::verify_bytes(&b, &d, "manifest")?;
+                staging.put_bytes(&b, Some(&d), "manifest")?;
+                Descriptor { media_type: if d.media_type.is_empty() { mt } else { d.media_type.clone() }, ..d }
+            }
+            Document::Manifest(m) => {
+                let mt = m.media_type.clone().unwrap_or_else(|| announced.split(';').next().unwrap_or(media::OCI_MANIFEST).trim().to_owned());
+                let d = Descriptor::new(&mt, digest, bytes.len() as u64);
+                staging.put_bytes(&bytes, Some(&d), "manifest")?;
+                d
+            }
+        };
+        desc.platform = None;
+        let manifest = match oci::parse_document(&staging.read(&desc, "manifest")?, &desc.media_type, desc.digest.as_str())? {
+            Document::Manifest(m) => m,
+            Document::Index(_) => return Err(Error::Invalid { what: "manifest", digest: desc.digest.to_string(), reason: "an index inside an index".into() }),
+        };
+
+        // Config first (small): the diff_ids it lists are what the layers are checked against.
+        let config_bytes = if staging.has(&manifest.config.digest) {
+            staging.read(&manifest.config, "config")?
+        } else {
+            let mut r = client.get_blob(&r.repository, &manifest.config.digest)?;
+            let b = crate::content::read_verified(&mut r, &manifest.config, "config")?;
+            staging.put_bytes(&b, Some(&manifest.config), "config")?;
+            b
+        };
+        let config = oci::parse_config(&config_bytes, &manifest.config.digest)?;
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(Error::Invalid { what: "config", digest: manifest.config.digest.to_string(), reason: format!("{} diff_ids for {} layers", config.rootfs.diff_ids.len(), manifest.layers.len()) });
+        }
+
+        let todo: Vec<(Descriptor, Digest)> = manifest
+            .layers
+            .iter()
+            .zip(&config.rootfs.diff_ids)
+            .filter(|(l, _)| !staging.has(&l.digest))
+            .map(|(l, d)| (l.clone(), d.clone()))
+            .collect();
+        fetch_layers(&client, &r.repository, &staging, todo, opts.registry.jobs, progress)?;
+
+        let name = match (&r.tag, &r.digest) {
+            (Some(_), _) => Reference { digest: None, ..r.clone() }.to_string(),
+            (None, _) => r.to_string(),
+        };
+        let lock = self.layout.lock()?;
+        staging.commit()?;
+        self.layout.set_ref(&lock, &name, &desc)?;
+        drop(lock);
+        for l in &manifest.layers {
+            self.record_source(&l.digest, &r);
+        }
+        Ok(Image { name: Some(name), descriptor: desc, manifest, config, config_bytes })
+    }
+
+    /// Remember which repository a blob came from, for cross-repository mounts on push.
+    pub(crate) fn record_source(&self, d: &Digest, r: &Reference) {
+        let dir = self.root().join("sources");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = crate::layout::atomic_write(&dir.join(d.hex()), r.name().as_bytes());
+    }
+
+    pub(crate) fn source_of(&self, d: &Digest) -> Option<String> {
+        std::fs::read_to_string(self.root().join("sources").join(d.hex())).ok()
+    }
+}
+
+fn fetch_layers(client: &Client, repo: &str, staging: &Staging, todo: Vec<(Descriptor, Digest)>, jobs: usize, progress: &dyn Progress) -> Result<()> {
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let queue = Mutex::new(todo.into_iter().collect::<std::collections::VecDeque<_>>());
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let workers = jobs.min(queue.lock().unwrap().len()).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Some((layer, diff_id)) = queue.lock().unwrap().pop_front() else { return };
+                if let Err(e) = fetch_layer(client, repo, staging, &layer, &diff_id, &failed, progress) {
+                    failed.store(true, Ordering::Relaxed);
+                    first_error.lock().unwrap().get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    match first_error.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descriptor, diff_id: &Digest, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
+    let body = client.get_blob(repo, &layer.digest)?;
+    progress.start(&layer.digest, layer.size, "pulling");
+    let path = staging.temp_path("layer-");
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).ctx(&path)?;
+    let mut tee = Tee { inner: crate::ProgressReader::new(body.take(layer.size + 1), progress, &layer.digest), out: io::BufWriter::with_capacity(1 << 20, file), cancel, err: None, count: 0, limit: layer.size };
+    let res = unpack::stream_layer(&mut tee, layer.digest.algorithm(), layer.digest.as_str(), |_| Ok(()));
+    if let Some(e) = tee.err.take() {
+        return Err(Error::io(&path, e));
+    }
+    if res.is_err() {
+        // A blob of the wrong length usually breaks decompression first; name the real cause.
+        let _ = io::copy(&mut tee, &mut io::sink());
+        if tee.count != layer.size {
+            return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: tee.count });
+        }
+    }
+    let (d, ()) = res?;
+    unpack::verify(&d, layer, Some(diff_id))?;
+    let file = tee.out.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+    file.sync_data().ctx(&path)?;
+    staging.adopt(layer.digest.clone(), path);
+    progress.finish(&layer.digest, "done");
+    Ok(())
+}
+
+/// Copies everything read through it into `out` (the staging file).
+struct Tee<'a, R> {
+    inner: R,
+    out: io::BufWriter<std::fs::File>,
+    cancel: &'a AtomicBool,
+    err: Option<io::Error>,
+    count: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("cancelled: another layer failed"));
+        }
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        if self.count > self.limit {
+            return Err(io::Error::other(format!("more than the {} bytes the descriptor says", self.limit)));
+        }
+        if let Err(e) = self.out.write_all(&buf[..n]) {
+            let msg = e.to_string();
+            self.err = Some(e);
+            return Err(io::Error::other(msg));
+        }
+        Ok(n)
+    }
+}
