@@ -5,6 +5,7 @@
 //! the same machine): ids carry the pid and a counter, state lives under a fresh temp dir.
 
 pub mod cgroups;
+pub mod containerd;
 pub mod runtime;
 pub mod seccomp;
 

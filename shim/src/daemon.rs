@@ -170,6 +170,13 @@ pub fn delete(args: &Args) -> Result<(), String> {
         Err(e) => log::warn!("load container {id:?}: {e}"),
     }
     crate::mount::unmount_all(&bundle.join("rootfs"));
+    // The dead server's socket (a pod's other containers would have kept it alive).
+    if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+        let path = address.trim().trim_start_matches("unix://").to_owned();
+        if UnixStream::connect(&path).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
     let mut resp = DeleteResponse::new();
     resp.exit_status = 128 + libc::SIGKILL as u32;
     resp.exited_at = MessageField::some(crate::task::now());
