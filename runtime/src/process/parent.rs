@@ -84,8 +84,11 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     let plan = a.plan;
     let id = s.id;
     let fail = |msg: String| Error::Init { id: id.to_owned(), msg };
-    // Namespace stage.
-    loop {
+    // Namespace stage. With an intermediate child, its Pid and the real init's Waiting share
+    // the channel and may arrive in either order: wait for both.
+    let mut need_pid = plan.ns.needs_fork();
+    let mut waiting = false;
+    while need_pid || !waiting {
         let (m, _) = chan.expect("namespaces").map_err(fail)?;
         match m {
             Msg::NeedMaps => {
@@ -98,8 +101,9 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
                 s.pid = p;
                 let _ = sys::waitpid(s.intermediate.unwrap(), 0);
                 s.intermediate = None;
+                need_pid = false;
             }
-            Msg::Waiting => break,
+            Msg::Waiting => waiting = true,
             m => return Err(fail(format!("unexpected message {m:?}"))),
         }
     }
