@@ -17,6 +17,7 @@ pub struct Containerd {
     pub ns: String,
     child: Option<Child>,
     config: PathBuf,
+    path_prepend: Option<PathBuf>,
 }
 
 /// What to add to containerd's config (e.g. the CRI plugin's settings).
@@ -26,6 +27,8 @@ pub struct Options {
     pub cri: bool,
     /// Appended to config.toml verbatim.
     pub extra_config: String,
+    /// Put first on containerd's PATH (where it finds `containerd-shim-<name>-v2` binaries).
+    pub path_prepend: Option<PathBuf>,
 }
 
 /// The tools these tests need; a clear panic when one is missing.
@@ -69,14 +72,19 @@ impl Containerd {
             ),
         )
         .unwrap();
-        let mut c = Containerd { dir, sock, ns: unique_id("bt").replace('-', "_"), child: None, config };
+        let mut c = Containerd { dir, sock, ns: unique_id("bt").replace('-', "_"), child: None, config, path_prepend: opts.path_prepend };
         c.launch();
         c
     }
 
     fn launch(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("containerd.log")).unwrap();
-        let child = Command::new("containerd")
+        let mut cmd = Command::new("containerd");
+        if let Some(p) = &self.path_prepend {
+            let path = std::env::var("PATH").unwrap_or_default();
+            cmd.env("PATH", format!("{}:{path}", p.display()));
+        }
+        let child = cmd
             .arg("--config")
             .arg(&self.config)
             .stdin(Stdio::null())

@@ -6,6 +6,7 @@
 
 pub mod cgroups;
 pub mod containerd;
+pub mod cri;
 pub mod runtime;
 pub mod seccomp;
 
