@@ -74,7 +74,10 @@ for v in "${ORDER[@]}"; do
   # shellcheck disable=SC2086
   "${C[@]}" run -d ${RT[$v]} "$IMG" "$id" /bin/sleep 100 >/dev/null
   sleep 1
-  pid=$(pgrep -f -- "-id $id -address $SOCK( |\$)" | head -1 || true)
+  pid=
+  for p in $(pgrep -f -- "-id $id( |\$)" || true); do
+    grep -qF -- "$SOCK" "/proc/$p/cmdline" 2>/dev/null && ! grep -q "start" <(tr '\0' '\n' < "/proc/$p/cmdline" | tail -1) && { pid=$p; break; }
+  done
   if [ -n "$pid" ]; then
     rss=$(awk '/^Rss:/ {print $2}' "/proc/$pid/smaps_rollup")
     pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
