@@ -288,3 +288,33 @@ fn bad_requests_get_clear_errors() {
     let _ = first.kill();
     let _ = first.wait();
 }
+
+#[test]
+fn events_in_order_including_oom() {
+    let c = Containerd::start();
+    let img = c.import_busybox();
+    let s = shim();
+    let mut events = c.ctr_cmd(&["events"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // a memory hog under a 32 MiB limit: the kernel OOM-kills it, the shim reports TaskOOM
+    let o = c.ctr(&["run", "--rm", "--runtime", &s, "--memory-limit", "33554432", &img, "oom1", "/bin/sh", "-c", "x=0123456789; while :; do x=$x$x; done"]);
+    assert_eq!(o.status.code(), Some(137), "{}", text(&o.stderr));
+    c.ctr_ok(&["run", "--rm", "--runtime", &s, &img, "ev1", "/bin/true"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = events.kill();
+    let out = events.wait_with_output().unwrap();
+    let log = text(&out.stdout);
+    let topics = |id: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains(&format!("\"{id}\"")) && l.contains("/tasks/"))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")).map(str::to_owned))
+            .collect()
+    };
+    let ev1 = topics("ev1");
+    assert_eq!(ev1, ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], "{log}");
+    let oom = topics("oom1");
+    assert!(oom.contains(&"/tasks/oom".to_owned()), "{log}");
+    let pos = |t: &str| oom.iter().position(|x| x == t).unwrap();
+    assert!(pos("/tasks/start") < pos("/tasks/oom") && pos("/tasks/exit") < pos("/tasks/delete"), "{oom:?}");
+    assert_clean(&c, "oom1");
+}
