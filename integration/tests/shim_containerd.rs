@@ -318,3 +318,35 @@ fn events_in_order_including_oom() {
     assert!(pos("/tasks/start") < pos("/tasks/oom") && pos("/tasks/exit") < pos("/tasks/delete"), "{oom:?}");
     assert_clean(&c, "oom1");
 }
+
+#[test]
+fn file_and_binary_log_uris() {
+    let c = Containerd::start();
+    let img = c.import_busybox();
+    let s = shim();
+    // file://: stdout and stderr appended to the file
+    let log = c.dir.path().join("logs/file.log");
+    let uri = format!("file://{}", log.display());
+    c.ctr_ok(&["run", "-d", "--log-uri", &uri, "--runtime", &s, &img, "lf", "/bin/sh", "-c", "echo out-line; echo err-line >&2"]);
+    c.wait_for("lf to stop", 20, || c.tasks().iter().any(|(t, st)| t == "lf" && st == "STOPPED"));
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert!(got.contains("out-line\n") && got.contains("err-line\n"), "{got:?}");
+    c.ctr_ok(&["task", "delete", "lf"]);
+    c.ctr_ok(&["container", "delete", "lf"]);
+
+    // binary://: a logger started by the shim gets stdout on fd 3, stderr on fd 4, closes fd 5
+    let logger = c.dir.path().join("logger.sh");
+    let out = c.dir.path().join("binary.log");
+    std::fs::write(&logger, format!("#!/bin/sh\nexec 5>&-\necho \"$CONTAINER_NAMESPACE/$CONTAINER_ID $1=$2\" > {o}\ncat <&3 >> {o}\n", o = out.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&logger, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let uri = format!("binary://{}?tag=web", logger.display());
+    c.ctr_ok(&["run", "-d", "--log-uri", &uri, "--runtime", &s, &img, "lb", "/bin/sh", "-c", "echo via-logger"]);
+    c.wait_for("lb to stop", 20, || c.tasks().iter().any(|(t, st)| t == "lb" && st == "STOPPED"));
+    c.wait_for("the logger's output", 20, || std::fs::read_to_string(&out).is_ok_and(|s| s.contains("via-logger")));
+    let got = std::fs::read_to_string(&out).unwrap();
+    assert!(got.starts_with(&format!("{}/lb tag=web\n", c.ns)), "{got:?}");
+    c.ctr_ok(&["task", "delete", "lb"]);
+    c.ctr_ok(&["container", "delete", "lb"]);
+    assert_clean(&c, "lb");
+}
