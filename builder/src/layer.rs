@@ -11,6 +11,8 @@ pub enum Content {
     /// A path in a source tree (the context or another stage's root), opened there.
     Tree { tree: usize, path: String },
     Inline(Vec<u8>),
+    /// A temporary file the build wrote (an extracted archive member, a download).
+    Spill(std::path::PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct LayerEntry {
     pub gid: u32,
     pub mtime: i64,
     pub size: u64,
+    /// Extended attributes written as PAX `SCHILY.xattr.` records (file capabilities).
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// Opens file contents for the writer.
@@ -82,6 +86,9 @@ pub fn write_tar(entries: &[LayerEntry], opener: &dyn Opener, out: impl Write) -
             EntryKind::Dir => format!("{}/", e.path),
             _ => e.path.clone(),
         };
+        if !e.xattrs.is_empty() {
+            append_pax(&mut b, &e.xattrs)?;
+        }
         match &e.kind {
             EntryKind::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
@@ -117,6 +124,30 @@ pub fn write_tar(entries: &[LayerEntry], opener: &dyn Opener, out: impl Write) -
     }
     let w = b.into_inner()?;
     Ok((w.hash.finalize().into(), w.len))
+}
+
+/// A PAX extended header carrying the next entry's xattrs.
+fn append_pax<W: Write>(b: &mut tar::Builder<W>, xattrs: &[(String, Vec<u8>)]) -> io::Result<()> {
+    let mut data = Vec::new();
+    for (k, v) in xattrs {
+        let rest_len = 1 + "SCHILY.xattr.".len() + k.len() + 1 + v.len() + 1;
+        // The length prefix counts its own digits.
+        let mut len = rest_len + 1;
+        while len.to_string().len() + rest_len != len {
+            len = len.to_string().len() + rest_len;
+        }
+        data.extend_from_slice(format!("{len} SCHILY.xattr.{k}=").as_bytes());
+        data.extend_from_slice(v);
+        data.push(b'\n');
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_path("PaxHeaders/xattrs")?;
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_mtime(0);
+    h.set_cksum();
+    b.append(&h, &data[..])
 }
 
 struct HashWriter<W> {
@@ -167,18 +198,18 @@ mod tests {
         fn open(&self, c: &Content) -> io::Result<Box<dyn Read + '_>> {
             match c {
                 Content::Inline(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
-                Content::Tree { .. } => Err(io::Error::other("no trees here")),
+                _ => Err(io::Error::other("no trees here")),
             }
         }
     }
 
     fn file(path: &str, data: &str, mtime: i64) -> LayerEntry {
-        LayerEntry { path: path.into(), kind: EntryKind::File(Content::Inline(data.as_bytes().to_vec())), mode: 0o644, uid: 0, gid: 0, mtime, size: data.len() as u64 }
+        LayerEntry { path: path.into(), kind: EntryKind::File(Content::Inline(data.as_bytes().to_vec())), mode: 0o644, uid: 0, gid: 0, mtime, size: data.len() as u64, xattrs: vec![] }
     }
 
     #[test]
     fn sorted_deterministic_and_readable() {
-        let dir = LayerEntry { path: "app".into(), kind: EntryKind::Dir, mode: 0o755, uid: 1000, gid: 1000, mtime: 5, size: 0 };
+        let dir = LayerEntry { path: "app".into(), kind: EntryKind::Dir, mode: 0o755, uid: 1000, gid: 1000, mtime: 5, size: 0, xattrs: vec![] };
         let long = "d/".repeat(80) + "f";
         let a = normalize(vec![file("app/b", "bb", 7), dir.clone(), file("app/a", "a", 7), file(&long, "x", 1)]);
         let b = normalize(vec![file(&long, "x", 1), file("app/a", "a", 7), dir, file("app/b", "bb", 7)]);
@@ -193,6 +224,23 @@ mod tests {
         let mut ar = tar::Archive::new(&t1[..]);
         let names: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, vec!["app/", "app/a", "app/b", long.as_str()]);
+    }
+
+    #[test]
+    fn xattrs_round_trip_as_pax() {
+        let mut e = file("bin/ping", "x", 0);
+        e.xattrs = vec![("security.capability".into(), vec![1, 0, 0, 2, 0x20])];
+        let mut t = Vec::new();
+        write_tar(&[e], &Mem, &mut t).unwrap();
+        let mut ar = tar::Archive::new(&t[..]);
+        let mut entries = ar.entries().unwrap();
+        let mut en = entries.next().unwrap().unwrap();
+        assert_eq!(en.path().unwrap().to_str(), Some("bin/ping"));
+        let ext: Vec<(String, Vec<u8>)> = en.pax_extensions().unwrap().unwrap().map(|x| {
+            let x = x.unwrap();
+            (x.key().unwrap().to_string(), x.value_bytes().to_vec())
+        }).collect();
+        assert_eq!(ext, vec![("SCHILY.xattr.security.capability".to_string(), vec![1, 0, 0, 2, 0x20])]);
     }
 
     #[test]

@@ -1,18 +1,26 @@
 //! berth-build: Dockerfiles (the BuildKit reference syntax) to OCI images.
 //!
-//! - [`dockerfile`]: the front end — text to typed stages ([`dockerfile::Dockerfile`]),
-//!   variable substitution, every static check before any work starts.
-//! - [`context`]: the build context as a boundary — `.dockerignore`, Go `filepath.Match`
-//!   wildcards, content hashing of what a step reads.
-//! - [`graph`]: which stages the target needs, in what order, what can run in parallel.
-//! - [`cache`]: step cache keys.
+//! The path of a build: [`cli`] fills [`options::BuildOptions`]; [`plan::check`] does the
+//! static phase ([`dockerfile`] parses, [`graph`] orders the stages the target needs);
+//! [`exec`] runs it: per stage, [`dispatch`] resolves each instruction against the stage's
+//! image config ([`image`]), each file-system step is keyed ([`cache`]) and, on a miss,
+//! COPY/ADD are planned ([`step::copy`], reading the [`context`] and a [`view`] of the
+//! parent root) and written as deterministic layer tars ([`layer`]).
+//!
+//! Main types: [`dockerfile::Dockerfile`], [`dispatch::StageState`], [`dispatch::Step`],
+//! [`graph::Graph`], [`cache::Key`], [`layer::LayerEntry`].
 
 pub mod cache;
+pub mod cli;
 pub mod context;
-pub mod dockerfile;
+pub mod diff;
 pub mod dispatch;
+pub mod dockerfile;
+pub mod exec;
 pub mod graph;
 pub mod image;
 pub mod layer;
+pub mod options;
+pub mod plan;
 pub mod step;
 pub mod view;

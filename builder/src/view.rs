@@ -133,6 +133,27 @@ pub fn resolve_owner(spec: &str, view: &dyn RootView) -> Result<(u32, u32), Stri
     Ok((uid, gid))
 }
 
+/// A USER value (`name`, `uid`, `name:group`) to ids the way the runtime resolves it: without
+/// a group, the user's primary group from `/etc/passwd` (0 when the uid has no entry).
+pub fn resolve_user(spec: &str, view: &dyn RootView) -> Result<(u32, u32), String> {
+    if spec.contains(':') {
+        return resolve_owner(spec, view);
+    }
+    let passwd = view.read("/etc/passwd").map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() >= 4 && (f[0] == spec || f[2] == spec) {
+            let uid = f[2].parse().map_err(|_| format!("invalid user id for {spec} in /etc/passwd"))?;
+            let gid = f[3].parse().map_err(|_| format!("invalid group id for {spec} in /etc/passwd"))?;
+            return Ok((uid, gid));
+        }
+    }
+    match spec.parse::<u32>() {
+        Ok(uid) => Ok((uid, 0)),
+        Err(_) => Err(format!("unable to find user {spec}: no matching entries in passwd file")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +182,10 @@ mod tests {
         assert!(resolve_owner("app:nogroup", &v).unwrap_err().contains("no matching entries in group file"));
         assert!(resolve_owner("app", &EmptyView).unwrap_err().contains("no /etc/passwd"));
         assert_eq!(resolve_owner("5", &EmptyView).unwrap(), (5, 5));
+        assert_eq!(resolve_user("app", &v).unwrap(), (1000, 1001));
+        assert_eq!(resolve_user("1000", &v).unwrap(), (1000, 1001));
+        assert_eq!(resolve_user("77", &v).unwrap(), (77, 0));
+        assert_eq!(resolve_user("app:staff", &v).unwrap(), (1000, 50));
         let _ = std::fs::remove_dir_all(&top);
     }
 }

@@ -18,6 +18,11 @@ pub type Routes = HashMap<String, (String, Vec<u8>)>;
 
 impl FakeRegistry {
     pub fn start(routes: Routes) -> FakeRegistry {
+        Self::start_throttled(routes, None)
+    }
+
+    /// Like `start`, but bodies larger than 64 KiB trickle out: 64 KiB per `delay`.
+    pub fn start_throttled(routes: Routes, delay: Option<std::time::Duration>) -> FakeRegistry {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let stop = Arc::new(AtomicBool::new(false));
@@ -30,7 +35,7 @@ impl FakeRegistry {
                     Ok((s, _)) => {
                         s.set_nonblocking(false).unwrap();
                         let routes = routes.clone();
-                        std::thread::spawn(move || serve(s, &routes));
+                        std::thread::spawn(move || serve(s, &routes, delay));
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
                 }
@@ -46,7 +51,7 @@ impl Drop for FakeRegistry {
     }
 }
 
-fn serve(s: std::net::TcpStream, routes: &Routes) {
+fn serve(s: std::net::TcpStream, routes: &Routes, delay: Option<std::time::Duration>) {
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
     loop {
@@ -74,8 +79,23 @@ fn serve(s: std::net::TcpStream, routes: &Routes) {
         if w.write_all(head.as_bytes()).is_err() {
             return;
         }
-        if method != "HEAD" && w.write_all(&body).is_err() {
-            return;
+        if method == "HEAD" {
+            continue;
+        }
+        match delay {
+            Some(d) if body.len() > 65536 => {
+                for chunk in body.chunks(65536) {
+                    if w.write_all(chunk).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(d);
+                }
+            }
+            _ => {
+                if w.write_all(&body).is_err() {
+                    return;
+                }
+            }
         }
     }
 }

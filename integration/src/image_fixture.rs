@@ -99,6 +99,10 @@ pub struct Tamper {
     pub wrong_content: Option<usize>,
     /// Layer whose gzip stream is cut short (descriptor matches the cut blob).
     pub truncate_gzip: Option<usize>,
+    /// Not a lie: layers stored uncompressed (`tar`) instead of gzip.
+    pub uncompressed: Vec<usize>,
+    /// Not a lie: layers stored zstd-compressed instead of gzip.
+    pub zstd: Vec<usize>,
 }
 
 pub struct FixtureImage {
@@ -124,7 +128,13 @@ pub fn write_layout(dir: &Path, tag: &str, layers: &[Vec<u8>], config: serde_jso
     let mut stored = vec![];
     for (i, tar) in layers.iter().enumerate() {
         let mut diff_id = sha256(tar);
-        let mut blob = gzip(tar);
+        let (mut blob, media_type) = if tamper.uncompressed.contains(&i) {
+            (tar.clone(), "application/vnd.oci.image.layer.v1.tar")
+        } else if tamper.zstd.contains(&i) {
+            (zstd::encode_all(&tar[..], 3).unwrap(), "application/vnd.oci.image.layer.v1.tar+zstd")
+        } else {
+            (gzip(tar), "application/vnd.oci.image.layer.v1.tar+gzip")
+        };
         if tamper.truncate_gzip == Some(i) {
             blob.truncate(blob.len() * 2 / 3);
         }
@@ -141,7 +151,7 @@ pub fn write_layout(dir: &Path, tag: &str, layers: &[Vec<u8>], config: serde_jso
             diff_id = sha256(b"not this layer");
         }
         put(&blob, &digest);
-        descs.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}));
+        descs.push(serde_json::json!({"mediaType": media_type, "digest": digest, "size": size}));
         diff_ids.push(diff_id);
         stored.push((digest, blob));
     }

@@ -4,6 +4,7 @@
 //! Every test runs as root, in parallel with the others (and with other checkouts' tests on
 //! the same machine): ids carry the pid and a counter, state lives under a fresh temp dir.
 
+pub mod build;
 pub mod cgroups;
 pub mod containerd;
 pub mod cri;
@@ -111,6 +112,7 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nberth:x:1000:\nnogroup:x:65534:\n").unwrap();
 }
 
+pub mod containerd_peer;
 pub mod docker_registry;
 pub mod fake_registry;
 pub mod image_fixture;

@@ -127,6 +127,13 @@ fn v1_limits_land_in_the_kernel_files() {
     assert_eq!(read(dir("cpu").join("cpu.cfs_period_us")), "50000");
     // update without devices leaves the device list alone
     assert!(read(dir("devices").join("devices.list")).contains("c 10:229 rw"));
+    // update with devices: the new list, reached by differences (no deny-all in between)
+    t.cg.update(&resources(r#"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "b", "major": 254, "minor": 0, "access": "r"}]}"#))
+        .unwrap();
+    let list = read(dir("devices").join("devices.list"));
+    assert!(list.lines().any(|l| l == "b 254:0 r"), "{list}");
+    assert!(!list.contains("10:229"), "{list}");
+    assert!(list.lines().any(|l| l == "c 1:3 rwm"), "defaults stay: {list}");
     t.destroy_and_check();
 }
 
@@ -285,5 +292,165 @@ fn v2_real_lifecycle_freeze_and_device_filter() {
     t.cg.set_frozen(false).unwrap();
     assert!(read(dir.join("cgroup.events")).contains("frozen 0"));
     drop(child);
+    t.destroy_and_check();
+}
+
+#[test]
+fn oom_watcher_reports_the_kill() {
+    let t = TestCgroup::create(&unique_path("oomw"));
+    t.cg.apply(&resources(r#"{"memory": {"limit": 16777216, "swap": 16777216}}"#)).unwrap();
+    let mut w = t.cg.oom_watcher().unwrap();
+    assert_eq!(w.check().unwrap().ooms, 0, "nothing yet");
+    let mut child = t.spawn(&[&busybox(), "tail", "/dev/zero"]);
+    let _ = child.wait().unwrap();
+    let start = Instant::now();
+    let mut ooms = 0;
+    while ooms == 0 && start.elapsed() < Duration::from_secs(5) {
+        ooms += w.wait(1000).unwrap().ooms;
+    }
+    assert!(ooms >= 1, "no OOM event");
+    assert!(t.cg.oom_kills().unwrap() >= 1);
+    drop(w);
+    t.destroy_and_check();
+}
+
+#[test]
+fn oom_watcher_sees_the_cgroup_go() {
+    let t = TestCgroup::create(&unique_path("oomg"));
+    let mut w = t.cg.oom_watcher().unwrap();
+    t.cg.destroy().unwrap();
+    let c = w.wait(2000).unwrap();
+    assert!(c.gone, "{c:?}");
+    assert_eq!(c.ooms, 0, "removal is not an OOM");
+}
+
+#[test]
+fn stats_of_a_running_process() {
+    let t = TestCgroup::create(&unique_path("stats"));
+    t.cg.apply(&resources(r#"{"pids": {"limit": 10}, "memory": {"limit": 67108864}}"#)).unwrap();
+    let child = Reaped(t.spawn(&[&busybox(), "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 100"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let s = t.cg.stats().unwrap();
+    assert!(s.cpu.usage.total > 0, "{:?}", s.cpu);
+    assert!(s.memory.usage.usage > 0);
+    assert_eq!(s.memory.usage.limit, 67108864);
+    assert_eq!(s.pids.current, 1);
+    assert_eq!(s.pids.limit, 10);
+    let line = serde_json::to_string(&berth_runtime::cgroups::stats::Event::stats("x", s)).unwrap();
+    assert!(line.starts_with(r#"{"type":"stats","id":"x","data":{"cpu":{"usage":{"total":"#), "{line}");
+    drop(child);
+    t.destroy_and_check();
+}
+
+/// The init-joins-itself path: each hierarchy's `tasks` (and cgroup2's `cgroup.procs`) from
+/// the child between fork and exec; also through clone3(CLONE_INTO_CGROUP) for cgroup2.
+#[test]
+fn self_join_from_the_child() {
+    use std::os::unix::process::CommandExt;
+    let layout = host();
+    let path = unique_path("sj");
+    let t = TestCgroup::create(&path);
+    let join = t.cg.self_join(true).unwrap();
+    let mut cmd = std::process::Command::new("/bin/sleep");
+    cmd.arg("100");
+    unsafe {
+        cmd.pre_exec(move || join.join().map_err(|(errno, _)| std::io::Error::from_raw_os_error(errno)));
+    }
+    let child = Reaped(cmd.spawn().unwrap());
+    let pid = child.0.id();
+    assert_eq!(t.cg.pids().unwrap(), vec![pid as i32]);
+    for h in &layout.v1 {
+        assert_eq!(proc_cgroup(pid, &h.controllers).as_deref(), Some(path.as_str()), "{}", h.controllers);
+    }
+    if layout.unified.is_some() {
+        assert_eq!(proc_cgroup(pid, "").as_deref(), Some(path.as_str()));
+        // clone3 straight into the cgroup2 directory
+        let fd = t.cg.unified_fd().unwrap().unwrap();
+        use std::os::fd::AsRawFd;
+        #[repr(C)]
+        #[derive(Default)]
+        struct CloneArgs { flags: u64, pidfd: u64, child_tid: u64, parent_tid: u64, exit_signal: u64, stack: u64, stack_size: u64, tls: u64, set_tid: u64, set_tid_size: u64, cgroup: u64 }
+        let mut args = CloneArgs { flags: 0x200000000, exit_signal: libc::SIGCHLD as u64, cgroup: fd.as_raw_fd() as u64, ..Default::default() };
+        let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+        if r == 0 {
+            unsafe { libc::pause(); libc::_exit(0) };
+        }
+        assert!(r > 0, "clone3: {}", std::io::Error::last_os_error());
+        let c2 = r as u32;
+        assert_eq!(proc_cgroup(c2, "").as_deref(), Some(path.as_str()));
+        unsafe { libc::kill(c2 as i32, libc::SIGKILL); libc::waitpid(c2 as i32, std::ptr::null_mut(), 0) };
+    }
+    drop(child);
+    t.destroy_and_check();
+}
+
+#[test]
+fn event_stream_reports_oom_and_stats_then_ends() {
+    let t = TestCgroup::create(&unique_path("ev"));
+    t.cg.apply(&resources(r#"{"memory": {"limit": 16777216, "swap": 16777216}}"#)).unwrap();
+    let keeper = Reaped(t.spawn(&["/bin/sleep", "100"]));
+    let cg = t.cg.clone();
+    let streamer = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let start = Instant::now();
+        berth_runtime::cgroups::events::stream(&cg, "ev", Duration::from_millis(100), &mut out, &|| start.elapsed() < Duration::from_secs(10))
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(250));
+    let mut hog = t.spawn(&[&busybox(), "tail", "/dev/zero"]);
+    let _ = hog.wait();
+    std::thread::sleep(Duration::from_millis(250));
+    drop(keeper);
+    t.kill_all();
+    if t.cg.unified.is_none() || host().mode != Mode::V2 {
+        // v1 signals the end when the cgroup is removed
+        t.cg.destroy().unwrap();
+    }
+    let text = streamer.join().unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.iter().any(|e| e["type"] == "oom" && e["id"] == "ev"), "{text}");
+    assert!(events.iter().any(|e| e["type"] == "stats" && e["data"]["memory"]["usage"]["limit"] == 16777216), "{text}");
+}
+
+/// A process joins a 512 KiB memory cgroup right after fork (as a container's init does
+/// through SelfJoin) and still execs and runs.
+#[test]
+fn a_process_runs_under_a_512k_memory_limit() {
+    use std::os::unix::process::CommandExt;
+    let t = TestCgroup::create(&unique_path("512k"));
+    t.cg.apply(&resources(r#"{"memory": {"limit": 524288, "swap": 524288}}"#)).unwrap();
+    let join = t.cg.self_join(true).unwrap();
+    let mut cmd = std::process::Command::new(busybox());
+    cmd.args(["sh", "-c", "echo ok"]);
+    unsafe {
+        cmd.pre_exec(move || join.join().map_err(|(errno, _)| std::io::Error::from_raw_os_error(errno)));
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    let m = t.cg.dir("memory").unwrap();
+    let peak: u64 = read(m.join("memory.max_usage_in_bytes")).parse().unwrap();
+    assert!(peak > 0 && peak <= 524288, "peak {peak}");
+    t.destroy_and_check();
+}
+
+#[test]
+fn kill_all_reaches_every_process_even_frozen() {
+    let t = TestCgroup::create(&unique_path("kill"));
+    let mut a = t.spawn(&[&busybox(), "sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    let start = Instant::now();
+    while t.cg.pids().unwrap().len() < 3 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(t.cg.pids().unwrap().len(), 3);
+    t.cg.set_frozen(true).unwrap();
+    t.cg.kill_all(libc::SIGKILL).unwrap();
+    let _ = a.wait();
+    let start = Instant::now();
+    while !t.cg.pids().unwrap().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(t.cg.pids().unwrap().is_empty(), "left: {:?}", t.cg.pids());
     t.destroy_and_check();
 }

@@ -3,9 +3,9 @@
 
 use berth_integration::seccomp::{errno_or, notif_recv, notif_send, recv_with_fd, report, run_filtered, send_fd};
 use berth_integration::TempDir;
-use berth_runtime::seccomp::{container_process_state, send_listener, SeccompFilter};
+use berth_runtime::seccomp::{connect_agent, container_process_state, send_listener, send_listener_over, SeccompFilter};
 use oci_spec::runtime::LinuxSeccomp;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -152,7 +152,7 @@ fn seccomp_flags_load_and_status_shows_filter_mode() {
             let mut buf = [0u8; 4096];
             // SAFETY: raw open/read into a stack buffer.
             let n = unsafe {
-                let fd = libc::open(b"/proc/self/status\0".as_ptr().cast(), libc::O_RDONLY);
+                let fd = libc::open(c"/proc/self/status".as_ptr(), libc::O_RDONLY);
                 libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
             };
             for chunk in buf[..n.max(0) as usize].chunks(8) {
@@ -192,7 +192,7 @@ fn seccomp_docker_default_profile_blocks_and_allows() {
     let f = docker_profile();
     let r = run_filtered(&f, -1, |out, _| {
         report(out, raw(libc::SYS_unshare, [libc::CLONE_NEWNET as u64, 0, 0]));
-        report(out, raw(libc::SYS_mount, [b"none\0".as_ptr() as u64, DIR.as_ptr() as u64, b"tmpfs\0".as_ptr() as u64]));
+        report(out, raw(libc::SYS_mount, [c"none".as_ptr() as u64, DIR.as_ptr() as u64, c"tmpfs".as_ptr() as u64]));
         report(out, raw(libc::SYS_keyctl, [0, 0, 0])); // KEYCTL_GET_KEYRING_ID
         report(out, raw(libc::SYS_socket, [40, libc::SOCK_STREAM as u64, 0])); // AF_VSOCK
         report(out, raw(libc::SYS_clone3, [0, 0, 0]));
@@ -327,4 +327,67 @@ fn run_notify_flow(
     assert_eq!(agent_state["metadata"], "agent-meta");
     assert_eq!(agent_state["state"]["id"], "notify-test");
     assert_eq!(agent_state["ociVersion"], "1.2.0");
+}
+
+/// The container init's flow: the connection to the agent is made before the filter exists
+/// (while `listenerPath` is reachable), the filtered process itself sends the listener over
+/// it with raw syscalls, then makes the notified call.
+#[test]
+fn seccomp_notify_listener_sent_by_the_filtered_process() {
+    let tmp = TempDir::new("seccomp-notify2");
+    let sock = tmp.path().join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let f = filter(&format!(
+        r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"{}","listenerMetadata":"m2",
+            "syscalls":[{{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}}]}}"#,
+        sock.display()
+    ));
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let (body, fd) = recv_with_fd(&conn);
+        let fd = fd.expect("listener fd");
+        let n = notif_recv(&fd).unwrap();
+        // The listener is returned, kept open: closing it would answer the call with ENOSYS.
+        (serde_json::from_slice::<serde_json::Value>(&body).unwrap(), n.nr, fd)
+    });
+    // Prepared before fork: the child only makes raw syscalls.
+    let conn = connect_agent(&sock).unwrap();
+    let state: oci_spec::runtime::State =
+        serde_json::from_value(serde_json::json!({"ociVersion": "1.2.0", "id": "init-flow", "status": "creating", "pid": 1, "bundle": "/b"}))
+            .unwrap();
+    let message = f.agent_message(&state);
+    let mut p = [0; 2];
+    // SAFETY: pipe into a local array.
+    assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: the child makes raw syscalls only.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            let Ok(Some(l)) = f.install() else { libc::_exit(121) };
+            if send_listener_over(conn.as_fd(), &l, &message).is_err() {
+                libc::_exit(122);
+            }
+            libc::close(conn.as_raw_fd());
+            // Blocks until the agent answers; the agent thread does not answer, so the parent
+            // ends us once it has seen the notification.
+            report(p[1], raw(libc::SYS_mkdir, [DIR.as_ptr() as u64, 0o755, 0]));
+            libc::_exit(0);
+        }
+    }
+    drop(conn);
+    // SAFETY: closing our copy of the write end.
+    unsafe { libc::close(p[1]) };
+    let (state, nr, _listener) = agent.join().unwrap();
+    // SAFETY: our child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut status = 0;
+    // SAFETY: reaping our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    unsafe { libc::close(p[0]) };
+    assert!(libc::WIFSIGNALED(status), "the child was still waiting on the agent: {status:#x}");
+    assert_eq!(nr, libc::SYS_mkdir as i32);
+    assert_eq!(state["metadata"], "m2");
+    assert_eq!(state["state"]["id"], "init-flow");
+    assert_eq!(state["fds"], serde_json::json!(["seccompFd"]));
 }

@@ -187,14 +187,23 @@ fn serve(img: &FixtureImage, repo: &str, tag: &str, manifest_body: Option<Vec<u8
 }
 
 fn assert_pull_fails(reg: &FakeRegistry, reference: &str, needle: &str) {
+    assert_pull_fails_with(reg, reference, needle, &[]);
+    assert_pull_fails_with(reg, reference, needle, &["--unpack"]);
+}
+
+fn assert_pull_fails_with(reg: &FakeRegistry, reference: &str, needle: &str, flags: &[&str]) {
     let t = TempDir::new("hostile-pull");
     let root = t.path().join("store");
     store_ok(&root, &["images"]);
     let before = store_state(&root);
-    let err = store_err(&root, &["pull", &format!("{}/{reference}", reg.addr)]);
+    let r = format!("{}/{reference}", reg.addr);
+    let mut args = vec!["pull"];
+    args.extend_from_slice(flags);
+    args.push(&r);
+    let err = store_err(&root, &args);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
-    assert_eq!(store_state(&root), before, "failed pull changed the store");
+    assert_eq!(store_state(&root), before, "failed pull {flags:?} changed the store");
 }
 
 fn fixture(t: &TempDir, tamper: &Tamper) -> FixtureImage {
@@ -240,20 +249,38 @@ fn pull_refuses_size_mismatch() {
     assert_pull_fails(&reg, "x/y:v1", "size mismatch");
 }
 
+/// Layers whose digests are right but whose content lies (diff_id, truncated gzip): a plain
+/// pull stores the verified blobs, and the first unpack refuses them without leaving a
+/// snapshot or a destination; `pull --unpack` refuses them before committing anything.
+fn assert_content_refused(tamper: Tamper, needle: &str) {
+    let t = TempDir::new("fix");
+    let img = fixture(&t, &tamper);
+    let reg = serve(&img, "x/y", "v1", None, None);
+    assert_pull_fails_with(&reg, "x/y:v1", needle, &["--unpack"]);
+    let root = t.path().join("store");
+    let r = format!("{}/x/y:v1", reg.addr);
+    store_ok(&root, &["pull", &r]);
+    let before = store_state(&root);
+    for args in [vec!["unpack"], vec!["bundle"], vec!["bundle", "--copy"]] {
+        let dest = t.path().join("dest");
+        let mut a = args.clone();
+        a.push(&r);
+        a.push(dest.to_str().unwrap());
+        let err = store_err(&root, &a);
+        assert!(err.contains(needle) && err.contains(&img.layers[0].0), "{args:?}: {err}");
+        assert!(!dest.exists(), "{args:?} left {dest:?}");
+        assert_eq!(store_state(&root), before, "{args:?} changed the store");
+    }
+}
+
 #[test]
 fn pull_refuses_diff_id_mismatch() {
-    let t = TempDir::new("fix");
-    let img = fixture(&t, &Tamper { wrong_diff_id: Some(0), ..Default::default() });
-    let reg = serve(&img, "x/y", "v1", None, None);
-    assert_pull_fails(&reg, "x/y:v1", "diff_id mismatch");
+    assert_content_refused(Tamper { wrong_diff_id: Some(0), ..Default::default() }, "diff_id mismatch");
 }
 
 #[test]
 fn pull_refuses_truncated_gzip() {
-    let t = TempDir::new("fix");
-    let img = fixture(&t, &Tamper { truncate_gzip: Some(0), ..Default::default() });
-    let reg = serve(&img, "x/y", "v1", None, None);
-    assert_pull_fails(&reg, "x/y:v1", "gzip");
+    assert_content_refused(Tamper { truncate_gzip: Some(0), ..Default::default() }, "gzip");
 }
 
 #[test]
@@ -276,4 +303,79 @@ fn unpack_fails_cleanly_on_a_corrupted_blob() {
     assert!(!fsck.status.success());
     let _ = gzip;
     let _ = sha256;
+}
+
+#[test]
+fn killed_pull_leaves_the_store_as_it_was() {
+    let t = TempDir::new("killed");
+    let big: Vec<u8> = (0..2_000_000u32).flat_map(|i| i.wrapping_mul(2654435761).to_le_bytes()).collect();
+    let layers = vec![TarBuilder::new().file("small", b"s", 0o644).finish(), TarBuilder::new().file("big", &big, 0o644).finish()];
+    let img = write_layout(&t.path().join("layout"), "v1", &layers, serde_json::json!({}), &Tamper::default());
+    let mut routes = HashMap::new();
+    let mt = "application/vnd.oci.image.manifest.v1+json".to_string();
+    routes.insert("/v2/k/x/manifests/v1".to_string(), (mt, img.manifest.clone()));
+    routes.insert(format!("/v2/k/x/blobs/{}", img.config_digest), ("application/octet-stream".into(), img.config.clone()));
+    for (d, b) in &img.layers {
+        routes.insert(format!("/v2/k/x/blobs/{d}"), ("application/octet-stream".into(), b.clone()));
+    }
+    let reg = FakeRegistry::start_throttled(routes, Some(std::time::Duration::from_millis(50)));
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let before = store_state(&root);
+    let mut child = std::process::Command::new(berth_integration::bin("berth-store"))
+        .arg("--root")
+        .arg(&root)
+        .arg("pull")
+        .arg(format!("{}/k/x:v1", reg.addr))
+        .spawn()
+        .unwrap();
+    // Wait until the pull is under way (its staging dir exists), then kill it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_dir(root.join("ingest")).map(|d| d.count()).unwrap_or(0) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(store_state(&root), before, "a killed pull changed the store");
+    // The next command sweeps the dead pull's staging directory.
+    store_ok(&root, &["images"]);
+    assert_eq!(std::fs::read_dir(root.join("ingest")).unwrap().count(), 0);
+}
+
+#[test]
+fn gc_during_a_pull_is_safe() {
+    let t = TempDir::new("gc-pull");
+    let big: Vec<u8> = (0..1_000_000u32).flat_map(|i| i.wrapping_mul(2654435761).to_le_bytes()).collect();
+    let layers = vec![TarBuilder::new().file("small", b"s", 0o644).finish(), TarBuilder::new().file("big", &big, 0o644).finish()];
+    let img = write_layout(&t.path().join("layout"), "v1", &layers, serde_json::json!({}), &Tamper::default());
+    let mut routes = HashMap::new();
+    routes.insert("/v2/g/x/manifests/v1".to_string(), ("application/vnd.oci.image.manifest.v1+json".to_string(), img.manifest.clone()));
+    routes.insert(format!("/v2/g/x/blobs/{}", img.config_digest), ("application/octet-stream".into(), img.config.clone()));
+    for (d, b) in &img.layers {
+        routes.insert(format!("/v2/g/x/blobs/{d}"), ("application/octet-stream".into(), b.clone()));
+    }
+    let reg = FakeRegistry::start_throttled(routes, Some(std::time::Duration::from_millis(20)));
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let mut child = std::process::Command::new(berth_integration::bin("berth-store"))
+        .arg("--root")
+        .arg(&root)
+        .arg("pull")
+        .arg(format!("{}/g/x:v1", reg.addr))
+        .spawn()
+        .unwrap();
+    // gc repeatedly while the pull runs; it must not remove what the pull is staging.
+    let mut rounds = 0;
+    while child.try_wait().unwrap().is_none() && rounds < 200 {
+        store_ok(&root, &["gc"]);
+        rounds += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success(), "pull failed while gc ran");
+    assert!(rounds > 0);
+    store_ok(&root, &["fsck"]);
+    let dest = t.path().join("out");
+    store_ok(&root, &["unpack", &format!("{}/g/x:v1", reg.addr), dest.to_str().unwrap()]);
+    assert_eq!(std::fs::read(dest.join("big")).unwrap(), big);
 }

@@ -193,3 +193,50 @@ fn multi_platform_index_selects_the_platform() {
     assert!(err.contains("linux/s390x"), "{err}");
     let _ = describe(Path::new(&root));
 }
+
+#[test]
+fn zstd_and_uncompressed_layers_round_trip() {
+    let reg = Registry::start(RegistryConfig::default());
+    let t = TempDir::new("reg-zstd");
+    let layout = t.path().join("layout");
+    let img = write_layout(&layout, "v1", &layers(), serde_json::json!({}), &Tamper { uncompressed: vec![1], zstd: vec![2], ..Default::default() });
+    // (skopeo would compress the plain layer on the way to a registry; berth pushes as is.)
+    let src = t.path().join("src");
+    store_ok(&src, &["import", "--name", "localhost/z", layout.to_str().unwrap()]);
+    store_ok(&src, &["push", "localhost/z:v1", &format!("{}/z/fx:v1", reg.addr)]);
+    let root = t.path().join("store");
+    let out = store_ok(&root, &["pull", "--unpack", &format!("{}/z/fx:v1", reg.addr)]);
+    assert!(out.contains(&img.manifest_digest), "{out}");
+    let flat = t.path().join("flat");
+    store_ok(&root, &["unpack", &format!("{}/z/fx:v1", reg.addr), flat.to_str().unwrap()]);
+    assert_eq!(std::fs::read(flat.join("var/x")).unwrap(), b"x");
+    assert_eq!(std::fs::read(flat.join("second")).unwrap(), b"2");
+    store_ok(&root, &["push", &format!("{}/z/fx:v1", reg.addr), &format!("{}/z/copy:v1", reg.addr)]);
+    assert_eq!(remote_digest(&format!("{}/z/copy:v1", reg.addr), &["--tls-verify=false"]), img.manifest_digest);
+}
+
+#[test]
+fn large_layers_are_fetched_in_parallel_ranges() {
+    let reg = Registry::start(RegistryConfig::default());
+    let t = TempDir::new("reg-ranges");
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let big: Vec<u8> = (0..(40usize << 20) / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    let layers = vec![TarBuilder::new().file("big.bin", &big, 0o644).finish(), TarBuilder::new().file("small", b"s", 0o644).finish()];
+    let layout = t.path().join("layout");
+    let img = write_layout(&layout, "v1", &layers, serde_json::json!({}), &Tamper { uncompressed: vec![0], ..Default::default() });
+    let src = t.path().join("src");
+    store_ok(&src, &["import", "--name", "localhost/big", layout.to_str().unwrap()]);
+    store_ok(&src, &["push", "localhost/big:v1", &format!("{}/r/big:v1", reg.addr)]);
+    let root = t.path().join("store");
+    let out = store_ok(&root, &["pull", "--jobs", "4", &format!("{}/r/big:v1", reg.addr)]);
+    assert!(out.contains(&img.manifest_digest), "{out}");
+    assert_eq!(std::fs::read(root.join("blobs/sha256").join(&img.layers[0].0[7..])).unwrap(), img.layers[0].1);
+    store_ok(&root, &["fsck"]);
+}

@@ -59,6 +59,12 @@ const MAX_MOUNT_DATA: usize = 4095;
 impl Store {
     pub fn bundle(&self, what: &str, dir: &Path, opts: &BundleOptions, progress: &dyn Progress) -> Result<Bundle> {
         let img = self.resolve(what)?;
+        self.bundle_image(&img, dir, opts, progress)
+    }
+
+    /// [`Store::bundle`] for an image already in hand (e.g. an untagged one from
+    /// `put_image` or `load`).
+    pub fn bundle_image(&self, img: &Image, dir: &Path, opts: &BundleOptions, progress: &dyn Progress) -> Result<Bundle> {
         if let Ok(mut rd) = fs::read_dir(dir) {
             if rd.next().is_some() {
                 return Err(Error::other(dir.display().to_string(), "bundle directory exists and is not empty"));
@@ -66,7 +72,7 @@ impl Store {
         }
         fs::create_dir_all(dir).ctx(dir)?;
         let dir = fs::canonicalize(dir).ctx(dir)?;
-        let res = self.bundle_into(&img, &dir, opts, progress);
+        let res = self.bundle_into(img, &dir, opts, progress);
         if res.is_err() {
             let _ = self.unbundle(&dir);
         }

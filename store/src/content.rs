@@ -72,6 +72,29 @@ impl Content {
     pub fn staging(&self) -> Result<Staging> {
         Staging::new(self.clone())
     }
+
+    /// Remove staging directories left by processes that died (their lock is free), and
+    /// half-created ones older than a minute. Returns how many were removed.
+    pub fn sweep_stale(&self) -> usize {
+        let Ok(rd) = fs::read_dir(&self.ingest) else { return 0 };
+        let mut n = 0;
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = if name.starts_with("op-") {
+                match File::open(e.path().join("lock")) {
+                    // SAFETY: flock on an fd we own; released when `f` drops.
+                    Ok(f) => (unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) == 0,
+                    Err(_) => true,
+                }
+            } else {
+                e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 60)
+            };
+            if stale && crate::fsutil::remove_tree(&e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
 }
 
 /// Read all of `r` (at most the descriptor's size + 1) and verify size and digest.
@@ -117,13 +140,23 @@ pub struct Staging {
 impl Staging {
     fn new(content: Content) -> Result<Self> {
         fs::create_dir_all(&content.ingest).ctx(&content.ingest)?;
-        let dir = content.ingest.join(unique_name("op-"));
-        fs::create_dir(&dir).ctx(&dir)?;
-        let lock_path = dir.join("lock");
+        // Built under a temporary name and locked before it is renamed to `op-*`, so a
+        // sweeper never sees an `op-*` directory whose lock is free while its owner lives.
+        let name = unique_name("");
+        let tmp = content.ingest.join(format!(".new-{name}"));
+        fs::create_dir(&tmp).ctx(&tmp)?;
+        let lock_path = tmp.join("lock");
         let lock = File::create(&lock_path).ctx(&lock_path)?;
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(Error::io(lock_path, io::Error::last_os_error()));
+            let e = io::Error::last_os_error();
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(Error::io(lock_path, e));
+        }
+        let dir = content.ingest.join(format!("op-{name}"));
+        if let Err(e) = fs::rename(&tmp, &dir) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(Error::io(dir, e));
         }
         Ok(Staging { content, dir, _lock: lock, staged: Mutex::new(vec![]) })
     }

@@ -166,7 +166,7 @@ impl<R: Read> HashingReader<R> {
     }
     /// Read the rest of the stream (so the hash covers all of it) and return digest and size.
     pub fn drain(mut self) -> io::Result<(Digest, u64, R)> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 1 << 20];
         while self.read(&mut buf)? != 0 {}
         Ok((self.hasher.finish(), self.count, self.inner))
     }

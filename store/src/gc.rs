@@ -7,7 +7,6 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::os::fd::AsRawFd;
 
 use serde::Serialize;
 
@@ -110,19 +109,7 @@ impl Store {
             }
         }
         // Staging dirs of dead processes: their flock is free.
-        if let Ok(rd) = fs::read_dir(self.root().join("ingest")) {
-            for e in rd.flatten() {
-                let lock = e.path().join("lock");
-                let stale = match fs::File::open(&lock) {
-                    // SAFETY: flock on an fd we own; released when `f` drops.
-                    Ok(f) => (unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) == 0,
-                    Err(_) => true,
-                };
-                if stale && crate::fsutil::remove_tree(&e.path()).is_ok() {
-                    report.stale_ingests_removed += 1;
-                }
-            }
-        }
+        report.stale_ingests_removed = self.content.sweep_stale();
         Ok(report)
     }
 

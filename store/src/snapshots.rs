@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use berth_runtime::inroot::InRoot;
 
-use crate::content::Content;
+use crate::content::{Content, Staging};
 use crate::digest::{chain_ids, Digest};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::{Descriptor, ImageConfig};
@@ -75,44 +75,74 @@ impl Snapshots {
     /// Make sure every layer of the image has its snapshot; returns their `fs` dirs,
     /// bottom layer first.
     pub fn ensure(&self, content: &Content, layers: &[Descriptor], config: &ImageConfig, progress: &dyn crate::Progress) -> Result<Vec<PathBuf>> {
+        let staging = content.staging()?;
+        let prepared = self.prepare(&staging, layers, config, progress)?;
+        let lock = crate::layout::Layout::open(self.dir.parent().expect("snapshots live in the store root"))?;
+        let _l = lock.lock()?;
+        self.commit(&prepared)
+    }
+
+    /// Build the missing snapshots of an image inside `staging` (blobs are read through it,
+    /// so staged blobs of a pull in progress work too), verifying each layer's digest, size
+    /// and diff_id. Nothing is visible until [`Snapshots::commit`].
+    pub fn prepare(&self, staging: &Staging, layers: &[Descriptor], config: &ImageConfig, progress: &dyn crate::Progress) -> Result<Vec<Prepared>> {
         let diff_ids = &config.rootfs.diff_ids;
         if diff_ids.len() != layers.len() {
             return Err(Error::other("image config", format!("{} diff_ids for {} layers", diff_ids.len(), layers.len())));
         }
         fs::create_dir_all(&self.dir).ctx(&self.dir)?;
         let chains = chain_ids(diff_ids);
-        let mut out = Vec::with_capacity(layers.len());
+        let mut out: Vec<Prepared> = Vec::with_capacity(layers.len());
         for (i, layer) in layers.iter().enumerate() {
             let chain = &chains[i];
-            if !self.exists(chain) {
-                self.build(content, layer, &diff_ids[i], chain, &out, progress)?;
-            }
-            out.push(self.fs_path(chain));
+            let built = if self.exists(chain) { None } else { Some(self.build(staging, layer, &diff_ids[i], &out, progress)?) };
+            out.push(Prepared { chain: chain.clone(), built });
         }
         Ok(out)
     }
 
-    fn build(&self, content: &Content, layer: &Descriptor, diff_id: &Digest, chain: &Digest, lower_dirs: &[PathBuf], progress: &dyn crate::Progress) -> Result<()> {
-        let staging = content.staging()?;
+    /// Rename prepared snapshots into place (the caller holds the layout lock); returns every
+    /// layer's `fs` dir, bottom first. A snapshot someone else finished first is kept.
+    pub fn commit(&self, prepared: &[Prepared]) -> Result<Vec<PathBuf>> {
+        for p in prepared {
+            if let Some(tmp) = &p.built {
+                let dest = self.dir.join(p.chain.hex());
+                match fs::rename(tmp, &dest) {
+                    Ok(()) => {}
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {}
+                    Err(e) => return Err(Error::io(dest, e)),
+                }
+            }
+        }
+        Ok(prepared.iter().map(|p| self.fs_path(&p.chain)).collect())
+    }
+
+    fn build(&self, staging: &Staging, layer: &Descriptor, diff_id: &Digest, below: &[Prepared], progress: &dyn crate::Progress) -> Result<PathBuf> {
         let tmp = staging.temp_path("snap-");
         let fsdir = tmp.join("fs");
         fs::create_dir_all(&fsdir).ctx(&fsdir)?;
         let root = InRoot::open(&fsdir).ctx(&fsdir)?;
-        let lowers: Vec<InRoot> = lower_dirs.iter().rev().map(|p| InRoot::open(p).ctx(p)).collect::<Result<_>>()?;
-        let blob = content.open(&layer.digest)?;
+        let lowers: Vec<InRoot> = below
+            .iter()
+            .rev()
+            .map(|p| {
+                let d = p.built.as_ref().map(|t| t.join("fs")).unwrap_or_else(|| self.fs_path(&p.chain));
+                InRoot::open(&d).ctx(&d)
+            })
+            .collect::<Result<_>>()?;
+        let blob = staging.open(&layer.digest)?;
         progress.start(&layer.digest, layer.size, "unpacking");
         let reader = crate::ProgressReader::new(blob, progress, &layer.digest);
         let d = unpack::apply_layer(reader, layer.digest.algorithm(), &root, Mode::Snapshot, &lowers, layer.digest.as_str())?;
         unpack::verify(&d, layer, Some(diff_id))?;
         fs::write(tmp.join("diff_id"), diff_id.as_str()).ctx(&tmp)?;
-        let dest = self.dir.join(chain.hex());
-        match fs::rename(&tmp, &dest) {
-            Ok(()) => {}
-            // Another process finished the same snapshot first; ours is dropped with staging.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {}
-            Err(e) => return Err(Error::io(dest, e)),
-        }
         progress.finish(&layer.digest, "unpacked");
-        Ok(())
+        Ok(tmp)
     }
+}
+
+/// A layer's snapshot: already present (`built` is None) or built in staging.
+pub struct Prepared {
+    pub chain: Digest,
+    pub built: Option<PathBuf>,
 }

@@ -77,6 +77,8 @@ impl Store {
         let layout = Layout::open(&root)?;
         let s = Store { content: Content::new(&root), snapshots: Snapshots::new(&root), layout, root };
         fs::create_dir_all(s.snapshots.dir()).ctx(s.snapshots.dir())?;
+        // What an interrupted operation (killed pull, import, unpack) left behind.
+        s.content.sweep_stale();
         Ok(s)
     }
 

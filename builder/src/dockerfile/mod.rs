@@ -32,6 +32,10 @@ impl ParseError {
     }
     /// `Dockerfile:7: COPY: what is wrong`.
     pub fn in_file(&self, file: &str) -> String {
+        if self.line == 0 {
+            // Not tied to a line (the --target flag, for one).
+            return self.message.clone();
+        }
         match &self.instruction {
             Some(i) => format!("{file}:{}: {i}: {}", self.line, self.message),
             None => format!("{file}:{}: {}", self.line, self.message),

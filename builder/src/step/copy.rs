@@ -48,7 +48,25 @@ fn base_name(p: &str) -> &str {
 
 /// Plan a COPY/ADD whose sources are read from `tree` (the context, or another stage's
 /// root opened as a tree; `tree_id` is how [`Content::Tree`] refers to it).
-pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn RootView, times: Times) -> Result<CopyPlan, String> {
+/// Without `--chown`, entries are owned by root, or keep their owners with `keep_owners`
+/// (sources from another stage or image, as BuildKit does).
+pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn RootView, times: Times, keep_owners: bool) -> Result<CopyPlan, String> {
+    plan_copy_with(step, tree, tree_id, view, &CopyEnv { times, keep_owners, spill: None, downloads: &[] })
+}
+
+/// What a COPY/ADD plan needs besides the step and its trees.
+pub struct CopyEnv<'a> {
+    pub times: Times,
+    pub keep_owners: bool,
+    /// Where ADD extracts archive members to (no extraction without it).
+    pub spill: Option<&'a std::path::Path>,
+    /// ADD URL sources, fetched: (url, file).
+    pub downloads: &'a [(String, crate::step::add::Download)],
+}
+
+pub fn plan_copy_with(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn RootView, env: &CopyEnv<'_>) -> Result<CopyPlan, String> {
+    let times = env.times;
+    let keep_owners = env.keep_owners;
     let owner = match &step.chown {
         Some(spec) => Some(resolve_owner(spec, view)?),
         None => None,
@@ -59,15 +77,21 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
 
     // Sources: each matched context path.
     let mut matches: Vec<String> = Vec::new();
+    let mut urls = Vec::new();
     for s in &step.sources {
-        if crate::dispatch::is_url(s) || crate::dispatch::is_git(s) && step.add {
-            return Err(format!("source {s:?}: remote sources are fetched by the executor, not planned here"));
+        if step.add && crate::dispatch::is_url(s) {
+            let d = env.downloads.iter().find(|(u, _)| u == s).map(|(_, d)| d).ok_or_else(|| format!("source {s:?} was not fetched"))?;
+            urls.push(d);
+            continue;
+        }
+        if step.add && crate::dispatch::is_git(s) {
+            return Err(format!("source {s:?}: git sources are not supported"));
         }
         let m = tree.expand_source(s).map_err(|e| e.to_string())?;
         matches.extend(m);
     }
     let dest_is_dir_syntax = step.dest.ends_with('/');
-    if matches.len() + step.inline.len() > 1 && !dest_is_dir_syntax {
+    if matches.len() + urls.len() + step.inline.len() > 1 && !dest_is_dir_syntax {
         let name = if step.add { "ADD" } else { "COPY" };
         return Err(format!("When using {name} with more than one source file, the destination must be a directory and end with a /"));
     }
@@ -79,9 +103,32 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
     hasher.record(&[b"dest", dest_real.as_bytes()]);
     let mut planned: Vec<LayerEntry> = Vec::new();
     let mut hardlinks: BTreeMap<(u64, u64), String> = BTreeMap::new();
+    for d in &urls {
+        let target = if into_dir { join(&dest_real, &d.name) } else { dest_real.clone() };
+        let path = target.trim_start_matches('/').to_string();
+        let mode = chmod.map_or(0o600, |c| c.apply(0o600, false));
+        hasher.record(&[path.as_bytes(), b"url", &mode.to_le_bytes(), &uid.to_le_bytes(), &gid.to_le_bytes(), &d.digest]);
+        planned.push(LayerEntry { path, kind: EntryKind::File(Content::Spill(d.path.clone())), mode, uid, gid, mtime: clamp(d.mtime, times.epoch), size: d.size, xattrs: Vec::new() });
+    }
     for m in &matches {
         let walked = tree.walk(m).map_err(|e| e.to_string())?;
         let top_is_dir = walked[0].kind == Kind::Dir;
+        // ADD extracts local tar archives into the destination directory.
+        if let (true, Some(spill), Kind::File) = (step.add && step.unpack != Some(false), env.spill, &walked[0].kind) {
+            let open = || tree.open_source(m).map_err(std::io::Error::other);
+            if let Some(mut members) = crate::step::add::extract(&open, m, &format!("{dest_real}/"), spill, times.epoch)? {
+                let digest = tree.hash_file(m, true).map_err(|x| x.to_string())?;
+                hasher.record(&[m.as_bytes(), b"archive", &digest, &uid.to_le_bytes(), &gid.to_le_bytes()]);
+                for e in &mut members {
+                    if let Some((u, g)) = owner {
+                        e.uid = u;
+                        e.gid = g;
+                    }
+                }
+                planned.extend(members);
+                continue;
+            }
+        }
         let base_target = if step.parents {
             let rel = if m == "." { String::new() } else { m.clone() };
             join(&dest_real, &rel)
@@ -127,13 +174,14 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
                 }
             }
             let size = if matches!(kind, EntryKind::File(_)) { e.size } else { 0 };
+            let (uid, gid) = if owner.is_none() && keep_owners { (e.uid, e.gid) } else { (uid, gid) };
             let digest: Vec<u8> = match &kind {
                 EntryKind::File(_) => tree.hash_file(&e.ctx_path, e.rel.is_empty()).map_err(|x| x.to_string())?.to_vec(),
                 EntryKind::Symlink(t) | EntryKind::Hardlink(t) => t.as_bytes().to_vec(),
                 _ => Vec::new(),
             };
             hasher.record(&[path.as_bytes(), kind_tag(&kind).as_bytes(), &mode.to_le_bytes(), &uid.to_le_bytes(), &gid.to_le_bytes(), &size.to_le_bytes(), &digest]);
-            planned.push(LayerEntry { path, kind, mode, uid, gid, mtime: clamp(e.mtime, times.epoch), size });
+            planned.push(LayerEntry { path, kind, mode, uid, gid, mtime: clamp(e.mtime, times.epoch), size, xattrs: Vec::new() });
         }
     }
     for (name, data) in &step.inline {
@@ -149,6 +197,7 @@ pub fn plan_copy(step: &CopyStep, tree: &Context, tree_id: usize, view: &dyn Roo
             gid,
             mtime: times.created(),
             size: data.len() as u64,
+            xattrs: Vec::new(),
         });
     }
     let entries = with_parents(planned, view, owner, times);
@@ -180,10 +229,10 @@ pub fn with_parents(planned: Vec<LayerEntry>, view: &dyn RootView, owner: Option
                 continue;
             }
             let entry = match view.lstat(&format!("/{p}")) {
-                Some(m) if m.is_dir => LayerEntry { path: p.to_string(), kind: EntryKind::Dir, mode: m.mode, uid: m.uid, gid: m.gid, mtime: clamp(m.mtime, times.epoch), size: 0 },
+                Some(m) if m.is_dir => LayerEntry { path: p.to_string(), kind: EntryKind::Dir, mode: m.mode, uid: m.uid, gid: m.gid, mtime: clamp(m.mtime, times.epoch), size: 0, xattrs: Vec::new() },
                 _ => {
                     let (uid, gid) = owner.unwrap_or((0, 0));
-                    LayerEntry { path: p.to_string(), kind: EntryKind::Dir, mode: 0o755, uid, gid, mtime: times.created(), size: 0 }
+                    LayerEntry { path: p.to_string(), kind: EntryKind::Dir, mode: 0o755, uid, gid, mtime: times.created(), size: 0, xattrs: Vec::new() }
                 }
             };
             parents.insert(p.to_string(), entry);
@@ -254,22 +303,22 @@ mod tests {
     #[test]
     fn directory_contents_and_file_targets() {
         let (top, c) = setup();
-        let p = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["app", "app/a.txt", "app/alias", "app/one-link", "app/sub", "app/sub/b.txt"]);
         let a = p.entries.iter().find(|e| e.path == "app/a.txt").unwrap();
         assert_eq!((a.mode, a.uid, a.gid, a.size), (0o600, 0, 0, 1));
         assert_eq!(p.entries[2].kind, EntryKind::Symlink("a.txt".into()));
-        let p = plan_copy(&step(&["one"], "/x/renamed"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["one"], "/x/renamed"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["x", "x/renamed"]);
-        let p = plan_copy(&step(&["one"], "/x/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["one"], "/x/"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["x", "x/one"]);
-        let p = plan_copy(&step(&["one", "src/a.txt"], "/d/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["one", "src/a.txt"], "/d/"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["d", "d/a.txt", "d/one"]);
-        let p = plan_copy(&step(&["src/*.txt", "nomatch*"], "/w/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["src/*.txt", "nomatch*"], "/w/"), &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["w", "w/a.txt"]);
-        let e = plan_copy(&step(&["missing"], "/w/"), &c, 0, &EmptyView, T).unwrap_err();
+        let e = plan_copy(&step(&["missing"], "/w/"), &c, 0, &EmptyView, T, false).unwrap_err();
         assert_eq!(e, "source \"missing\" not found in the build context");
-        let e = plan_copy(&step(&["../etc/passwd"], "/w/"), &c, 0, &EmptyView, T).unwrap_err();
+        let e = plan_copy(&step(&["../etc/passwd"], "/w/"), &c, 0, &EmptyView, T, false).unwrap_err();
         assert_eq!(e, "forbidden path outside the build context: ../etc/passwd");
         let _ = std::fs::remove_dir_all(top);
     }
@@ -277,7 +326,7 @@ mod tests {
     #[test]
     fn hardlinks_inside_one_copy() {
         let (top, c) = setup();
-        let p = plan_copy(&step(&["one", "src/"], "/d/"), &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&step(&["one", "src/"], "/d/"), &c, 0, &EmptyView, T, false).unwrap();
         let l = p.entries.iter().find(|e| e.path == "d/one-link").unwrap();
         assert_eq!(l.kind, EntryKind::Hardlink("d/one".into()));
         let _ = std::fs::remove_dir_all(top);
@@ -295,7 +344,7 @@ mod tests {
         let mut s = step(&["one"], "/bin");
         s.chown = Some("app".into());
         s.chmod = Some(Chmod::Octal(0o755));
-        let p = plan_copy(&s, &c, 0, &v, Times { now: 1000, epoch: Some(10) }).unwrap();
+        let p = plan_copy(&s, &c, 0, &v, Times { now: 1000, epoch: Some(10) }, false).unwrap();
         assert_eq!(paths(&p), vec!["usr", "usr/local", "usr/local/bin", "usr/local/bin/one"]);
         let f = p.entries.last().unwrap();
         assert_eq!((f.mode, f.uid, f.gid, f.mtime), (0o755, 1000, 1000, 10));
@@ -315,18 +364,18 @@ mod tests {
     #[test]
     fn inputs_digest_tracks_content_and_metadata() {
         let (top, c) = setup();
-        let d1 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T).unwrap().inputs;
-        let d2 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, Times { now: 5000, epoch: None }).unwrap().inputs;
+        let d1 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T, false).unwrap().inputs;
+        let d2 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, Times { now: 5000, epoch: None }, false).unwrap().inputs;
         assert_eq!(d1, d2, "time of the build is not an input");
         std::fs::write(c.root().join("src/a.txt"), "A").unwrap();
-        let d3 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T).unwrap().inputs;
+        let d3 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T, false).unwrap().inputs;
         assert_ne!(d1, d3);
         std::fs::set_permissions(c.root().join("src/a.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let d4 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T).unwrap().inputs;
+        let d4 = plan_copy(&step(&["src/"], "/app/"), &c, 0, &EmptyView, T, false).unwrap().inputs;
         assert_ne!(d3, d4);
         let mut s = step(&["src/"], "/app/");
         s.chown = Some("7:7".into());
-        assert_ne!(d4, plan_copy(&s, &c, 0, &EmptyView, T).unwrap().inputs);
+        assert_ne!(d4, plan_copy(&s, &c, 0, &EmptyView, T, false).unwrap().inputs);
         let _ = std::fs::remove_dir_all(top);
     }
 
@@ -335,12 +384,12 @@ mod tests {
         let (top, c) = setup();
         let mut s = step(&[], "/etc/app.conf");
         s.inline = vec![("EOF".into(), "k=v\n".into())];
-        let p = plan_copy(&s, &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&s, &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["etc", "etc/app.conf"]);
         assert_eq!(p.entries[1].kind, EntryKind::File(Content::Inline(b"k=v\n".to_vec())));
         let mut s = step(&["src/"], "/app/");
         s.excludes = vec!["*.txt".into(), "sub".into()];
-        let p = plan_copy(&s, &c, 0, &EmptyView, T).unwrap();
+        let p = plan_copy(&s, &c, 0, &EmptyView, T, false).unwrap();
         assert_eq!(paths(&p), vec!["app", "app/alias", "app/one-link"]);
         let _ = std::fs::remove_dir_all(top);
     }

@@ -1,2 +1,3 @@
 //! Build steps that change the file system.
 pub mod copy;
+pub mod add;

@@ -13,14 +13,20 @@
 //! flags in `update.rs`, the systemd driver in `systemd/`.
 
 pub mod devices;
+pub mod events;
 #[cfg(test)]
 mod fake;
 mod freezer;
 mod fs;
-pub mod record;
+mod join;
 pub mod layout;
+pub mod oom;
 pub mod path;
+pub mod record;
 mod resources;
+pub mod stats;
+pub mod systemd;
+pub mod update;
 pub mod v1;
 pub mod v2;
 
@@ -30,6 +36,7 @@ use std::path::{Path, PathBuf};
 pub use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
+pub use join::SelfJoin;
 pub use layout::{Layout, Mode, OwnCgroups};
 pub use path::Placement;
 pub use resources::{CgroupWrite, Current, IfFails, Intent, Plan};
@@ -88,6 +95,11 @@ pub struct V1Dir {
 pub struct SystemdUnit {
     pub slice: String,
     pub unit: String,
+    /// The unit was started (with the container's init in it).
+    #[serde(default, skip_serializing_if = "record::Flag::is_unset")]
+    pub started: record::Flag,
+    #[serde(skip)]
+    pub pending: record::Pending,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +163,11 @@ impl Cgroup {
     /// Decide where the cgroup lives, from the request and the host's layout. Touches nothing
     /// (reads the cached mount table, and `/proc/self/cgroup` for a relative path).
     pub fn plan(req: &CgroupRequest<'_>) -> Result<Cgroup, Error> {
+        if req.systemd {
+            if let Some(reason) = systemd::unavailable_reason() {
+                return Err(Error::Systemd(reason));
+            }
+        }
         Self::plan_on(req, Layout::host()?, OwnCgroups::current)
     }
 
@@ -208,7 +225,7 @@ impl Cgroup {
                     cg.v1.push(V1Dir { controllers: h.controllers.clone(), path: join(&h.mountpoint, &inner) });
                 }
                 cg.unified = layout.unified.as_ref().map(|u| join(&u.mountpoint, &inner));
-                cg.systemd = Some(SystemdUnit { slice, unit });
+                cg.systemd = Some(SystemdUnit { slice, unit, started: Default::default(), pending: Default::default() });
             }
         }
         Ok(cg)
@@ -232,7 +249,11 @@ impl Cgroup {
     /// Rootless without a writable cgroup: creates nothing and marks the cgroup disabled.
     pub fn create(&self) -> Result<(), Error> {
         if self.systemd.is_some() {
-            return Err(Error::Systemd(systemd_unavailable_reason()));
+            // systemd makes the unit's cgroup when the unit starts, with the init in it.
+            return match systemd::unavailable_reason() {
+                Some(r) => Err(Error::Systemd(r)),
+                None => Ok(()),
+            };
         }
         let mut created = Vec::new();
         match self.create_dirs(&mut created) {
@@ -276,19 +297,60 @@ impl Cgroup {
     /// Write `linux.resources` (create and `update`).
     /// A missing `devices` list means runc's default allow-list (everything else denied).
     pub fn apply(&self, res: &LinuxResources) -> Result<(), Error> {
+        if let Some(sd) = &self.systemd {
+            if !sd.started.get() {
+                sd.pending.put(res.clone());
+                return Ok(());
+            }
+            self.set_unit_properties(sd, res, resources::Intent::Create)?;
+        }
         resources::apply(self, res, resources::Intent::Create)
     }
 
     /// Change limits of a running container (`berth update`): only what `res` sets changes
     /// (a missing `devices` list leaves the device rules alone).
     pub fn update(&self, res: &LinuxResources) -> Result<(), Error> {
+        if let Some(sd) = &self.systemd {
+            self.set_unit_properties(sd, res, resources::Intent::Update)?;
+        }
         resources::apply(self, res, resources::Intent::Update)
+    }
+
+    fn set_unit_properties(&self, sd: &SystemdUnit, res: &LinuxResources, intent: resources::Intent) -> Result<(), Error> {
+        let props = systemd::resource_properties(res, self.mode, intent)?;
+        systemd::Systemd::connect()?.set_properties(&sd.unit, props)
+    }
+
+    /// systemd: start the unit with `pid` in it and the resources given so far, then join
+    /// (and make) the directories of hierarchies systemd does not manage.
+    fn start_unit(&self, sd: &SystemdUnit, pid: i32) -> Result<(), Error> {
+        let pending = sd.pending.take();
+        let mut props = systemd::unit_properties(&sd.unit, &sd.slice, &sd.unit, Some(pid as u32), self.mode);
+        if let Some(r) = &pending {
+            props.extend(systemd::resource_properties(r, self.mode, resources::Intent::Create)?);
+        }
+        let mut bus = systemd::Systemd::connect()?;
+        bus.start_unit(&sd.unit, props)?;
+        sd.started.set();
+        let mut created = Vec::new();
+        let r = self.create_dirs(&mut created);
+        self.created.set(created);
+        r?;
+        if let Some(r) = &pending {
+            resources::apply(self, r, resources::Intent::Create)?;
+        }
+        Ok(())
     }
 
     /// Move a process (the container's init, or an exec'd process) into the cgroup.
     pub fn add_process(&self, pid: i32) -> Result<(), Error> {
         if self.disabled.get() {
             return Ok(());
+        }
+        if let Some(sd) = &self.systemd {
+            if !sd.started.get() {
+                self.start_unit(sd, pid)?;
+            }
         }
         let mut buf = [0u8; 20];
         let value = fs::itoa(pid as u64, &mut buf);
@@ -309,19 +371,50 @@ impl Cgroup {
         if self.disabled.get() {
             return Err(Error::Disabled);
         }
-        // The cgroup2 directory tracks every process on v2 and hybrid hosts; on v1 any
-        // hierarchy does, the freezer being the one `pause` acts on.
-        let dir = self
-            .unified
-            .as_deref()
-            .or_else(|| self.v1.iter().find(|d| d.controllers == "freezer").map(|d| d.path.as_path()))
-            .or_else(|| self.v1.first().map(|d| d.path.as_path()))
-            .ok_or(Error::NoCgroupMount)?;
+        // v2: the one directory. v1 and hybrid: the freezer's, which `pause` acts on (every
+        // v1 hierarchy tracks every process the same way).
+        let v1_dir = self
+            .v1
+            .iter()
+            .find(|d| d.controllers.split(',').any(|c| c == "freezer"))
+            .or_else(|| self.v1.first())
+            .map(|d| d.path.as_path());
+        let dir = match self.mode {
+            Mode::V2 => self.unified.as_deref(),
+            _ => v1_dir.or(self.unified.as_deref()),
+        }
+        .ok_or(Error::NoCgroupMount)?;
         let mut pids = Vec::new();
         fs::procs_recursive(dir, &mut pids)?;
         pids.sort_unstable();
         pids.dedup();
         Ok(pids)
+    }
+
+    /// Send `signal` to every process in the cgroup (`kill --all`, `delete --force`). SIGKILL
+    /// on cgroup2 is one atomic `cgroup.kill` (no process can fork away meanwhile); a frozen
+    /// v1 cgroup is thawed after the signal so the processes can act on it.
+    pub fn kill_all(&self, signal: i32) -> Result<(), Error> {
+        if self.disabled.get() {
+            return Err(Error::Disabled);
+        }
+        if signal == libc::SIGKILL && self.mode == Mode::V2 {
+            if let Some(u) = &self.unified {
+                match fs::write_raw(&u.join("cgroup.kill"), b"1") {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {} // before Linux 5.14
+                    Err(source) => return Err(Error::Write { path: u.join("cgroup.kill"), value: "1".into(), source }),
+                }
+            }
+        }
+        for pid in self.pids()? {
+            // SAFETY: plain kill(2); a pid that exited meanwhile gives ESRCH, which is fine.
+            unsafe { libc::kill(pid, signal) };
+        }
+        if self.is_frozen().unwrap_or(false) && (signal == libc::SIGKILL || signal == libc::SIGTERM) {
+            self.set_frozen(false)?;
+        }
+        Ok(())
     }
 
     /// Freeze (`pause`) or thaw (`resume`) every process in the cgroup; returns once the
@@ -358,6 +451,11 @@ impl Cgroup {
     /// exiting keep a directory busy for a moment: that is waited for, briefly.
     pub fn destroy(&self) -> Result<(), Error> {
         let mut first_err = None;
+        if let Some(sd) = self.systemd.as_ref().filter(|sd| sd.started.get()) {
+            if let Err(e) = systemd::Systemd::connect().and_then(|mut b| b.stop_unit(&sd.unit)) {
+                first_err = Some(e);
+            }
+        }
         // Deepest first: leaves (and what the container made below them), then the parents we
         // made, which may be shared with other containers by now (left alone when not empty).
         let created = self.created.get();
@@ -517,27 +615,18 @@ fn wait_pids_exit(pids: &[i32], timeout_ms: u64) -> bool {
 }
 
 /// Rootless: not root, or root only inside a user namespace.
-fn running_rootless() -> bool {
+pub(crate) fn running_rootless() -> bool {
     // SAFETY: no arguments, cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return true;
     }
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(m) => {
-            let f: Vec<&str> = m.split_whitespace().collect();
-            f != ["0", "0", "4294967295"]
-        }
+    static IN_USERNS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_USERNS.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(m) => m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
         Err(_) => false,
-    }
+    })
 }
 
-fn systemd_unavailable_reason() -> String {
-    if !Path::new("/run/systemd/system").exists() {
-        "--systemd-cgroup needs systemd as init, and systemd is not running on this host (no /run/systemd/system); run without --systemd-cgroup".into()
-    } else {
-        "--systemd-cgroup is not supported yet by berth".into()
-    }
-}
 
 #[cfg(test)]
 mod tests;

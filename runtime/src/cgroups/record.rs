@@ -96,3 +96,32 @@ impl<'de> Deserialize<'de> for Flag {
         bool::deserialize(d).map(|b| Flag(AtomicBool::new(b)))
     }
 }
+
+/// Resources given before a systemd unit exists (the unit starts with the container's init,
+/// in `add_process`, and gets them then). Not serialized: by the time state.json is written
+/// the unit has started.
+#[derive(Debug, Default)]
+pub struct Pending(Mutex<Option<oci_spec::runtime::LinuxResources>>);
+
+impl Pending {
+    pub fn put(&self, r: oci_spec::runtime::LinuxResources) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    }
+    pub fn take(&self) -> Option<oci_spec::runtime::LinuxResources> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl Clone for Pending {
+    fn clone(&self) -> Self {
+        Pending(Mutex::new(self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+    }
+}
+
+/// Pending resources are transient: they never make two cgroups different.
+impl PartialEq for Pending {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Pending {}

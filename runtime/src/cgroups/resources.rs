@@ -29,6 +29,9 @@ pub enum IfFails {
     SkipIfMissing,
     /// Any failure: warn and go on (knobs the kernel has deprecated).
     Warn,
+    /// Any failure: go on quietly (device rules when rootless: only root may set them, and the
+    /// user namespace already keeps device nodes out of reach).
+    Ignore,
     /// The kernel lacks the file: write this instead (BFQ vs. CFQ weight files).
     Instead(Box<CgroupWrite>),
     /// EINVAL: the value depends on the next write (cfs period/quota, rt period/runtime);
@@ -66,12 +69,14 @@ impl Plan {
 }
 
 /// State the plan depends on, read beforehand (only when the request needs it).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Current {
     /// v1 `memory.limit_in_bytes` (write order of memory vs. memory+swap depends on it).
     pub memory_limit: Option<u64>,
     /// v2 `memory.current` (`checkBeforeUpdate`).
     pub memory_usage: Option<u64>,
+    /// v1 `devices.list` on update (only the difference is written).
+    pub devices_list: Option<String>,
 }
 
 /// Whether the request is a full spec (create: absent devices mean the default allow-list)
@@ -151,8 +156,14 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<(), Er
         }
         return Ok(());
     }
-    let cur = read_current(cg, res)?;
-    let plan = plan(cg, res, &cur, intent)?;
+    let cur = read_current(cg, res, intent)?;
+    let mut plan = plan(cg, res, &cur, intent)?;
+    let rootless = super::running_rootless();
+    if rootless {
+        for w in plan.v1.iter_mut().filter(|w| w.controller == "devices") {
+            w.if_fails = IfFails::Ignore;
+        }
+    }
     for w in &plan.warnings {
         log::warn!("{w}");
     }
@@ -166,7 +177,10 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<(), Er
         }
         execute(&plan.unified, |_| Some(u))?;
         if let Some(rules) = &plan.device_rules {
-            devices::bpf::apply(u, rules)?;
+            match devices::bpf::apply(u, rules) {
+                Err(e) if rootless => log::debug!("rootless: device rules not applied: {e}"),
+                r => r?,
+            }
         }
     } else if !plan.unified.is_empty() {
         return Err(Error::Unsupported("these settings need cgroup v2, and this host has no cgroup2 mount".into()));
@@ -174,8 +188,13 @@ pub fn apply(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<(), Er
     Ok(())
 }
 
-fn read_current(cg: &Cgroup, res: &LinuxResources) -> Result<Current, Error> {
+fn read_current(cg: &Cgroup, res: &LinuxResources, intent: Intent) -> Result<Current, Error> {
     let mut cur = Current::default();
+    if intent == Intent::Update && res.devices().is_some() && on_v1(cg, "devices") {
+        if let Some(d) = cg.dir("devices") {
+            cur.devices_list = fs::read(d, "devices.list").ok();
+        }
+    }
     let Some(m) = res.memory() else { return Ok(cur) };
     if cg.mode != Mode::V2 && m.limit().is_some() && m.swap().is_some() {
         if let Some(d) = cg.dir("memory") {
@@ -199,6 +218,7 @@ pub fn execute<'a>(writes: &[CgroupWrite], dir_of: impl Fn(&str) -> Option<&'a P
                 IfFails::Error | IfFails::RetryAfterNext | IfFails::Instead(_) => {
                     return Err(Error::MissingController { controller: w.controller.to_string() })
                 }
+                IfFails::Ignore => {}
                 IfFails::WarnIfMissing | IfFails::Warn => {
                     log::warn!("cgroups: {} is not set: the {} controller is not mounted", w.file, w.controller);
                 }
@@ -221,6 +241,7 @@ pub fn execute<'a>(writes: &[CgroupWrite], dir_of: impl Fn(&str) -> Option<&'a P
                     }
                     IfFails::SkipIfMissing if missing => {}
                     IfFails::Warn => log::warn!("cgroups: {} = {} not applied: {e}", path.display(), w.value),
+                    IfFails::Ignore => log::debug!("cgroups: {} = {} not applied: {e}", path.display(), w.value),
                     IfFails::Instead(alt) if missing => match write_one(dir, alt) {
                         Ok(()) => {}
                         Err(e2) if e2.kind() == io::ErrorKind::NotFound => log::warn!(

@@ -131,7 +131,7 @@ fn add_process_and_pids() {
         assert_eq!(read(d.join("cgroup.procs")), "4242", "{}", d.display());
     }
     // a sub-cgroup made inside the container counts too
-    let sub = cg.unified.as_ref().unwrap().join("inner");
+    let sub = cg.dir("freezer").unwrap().join("inner");
     std::fs::create_dir(&sub).unwrap();
     std::fs::write(sub.join("cgroup.procs"), "7\n9\n").unwrap();
     assert_eq!(cg.pids().unwrap(), vec![7, 9, 4242]);
@@ -394,4 +394,56 @@ fn disabled_cgroup_refuses_limits_only() {
     cg.apply(&res(r#"{"devices": [{"allow": false, "access": "rwm"}], "memory": {}}"#)).unwrap();
     assert!(matches!(cg.apply(&res(r#"{"pids": {"limit": 5}}"#)), Err(Error::NotDelegated { .. })));
     cg.add_process(1).unwrap();
+}
+
+#[test]
+fn stats_v1_in_runc_shape() {
+    let t = FakeTree::v1();
+    let cg = Cgroup::plan_on(&req(Some("/s"), "s"), &t.layout, no_own).unwrap();
+    cg.create().unwrap();
+    let s = cg.stats().unwrap();
+    assert_eq!(s.cpu.usage.total, 5000);
+    assert_eq!(s.cpu.usage.percpu, [3000, 2000]);
+    assert_eq!(s.cpu.throttling.throttled_periods, 2);
+    assert_eq!(s.memory.usage.usage, 4096);
+    assert_eq!(s.memory.usage.max, 8192);
+    assert_eq!(s.memory.cache, 100);
+    assert_eq!(s.memory.raw["rss"], 200);
+    assert_eq!(s.pids.current, 1);
+    assert_eq!(s.pids.limit, 0, "max is reported as 0");
+    assert_eq!(s.cpuset.cpus, [0, 1, 2, 3]);
+    assert_eq!(s.blkio.io_service_bytes_recursive[0].op, "Read");
+    assert_eq!(s.blkio.io_service_bytes_recursive[0].value, 4096);
+    assert!(s.hugetlb.contains_key("2MB"));
+    let v = serde_json::to_value(stats::Event::stats("s", s)).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["data"]["memory"]["usage"]["usage"], 4096);
+    assert_eq!(v["data"]["cpu"]["usage"]["percpu"][1], 2000);
+    assert_eq!(v["data"]["blkio"]["ioServiceBytesRecursive"][0]["major"], 8);
+    assert!(v["data"]["memory"]["kernelTCP"].is_object());
+    assert!(v["data"]["intel_rdt"].is_object());
+    assert!(v["data"]["network_interfaces"].is_null());
+    // omitted when zero, like runc's omitempty
+    assert!(v["data"]["memory"]["kernel"].get("usage").is_none());
+    assert_eq!(v["data"]["memory"]["kernel"]["failcnt"], 0);
+}
+
+#[test]
+fn stats_v2_in_runc_shape() {
+    let t = FakeTree::v2();
+    let cg = Cgroup::plan_on(&req(Some("/s"), "s"), &t.layout, no_own).unwrap();
+    cg.create().unwrap();
+    let s = cg.stats().unwrap();
+    assert_eq!(s.cpu.usage.total, 5000);
+    assert_eq!(s.cpu.usage.user, 3000);
+    assert_eq!(s.cpu.usage.kernel, 2000);
+    assert_eq!(s.cpu.throttling.throttled_time, 3000);
+    assert_eq!(s.memory.usage.usage, 4096);
+    assert_eq!(s.memory.usage.limit, u64::MAX);
+    assert_eq!(s.memory.usage.failcnt, 3, "memory.events max");
+    assert_eq!(s.memory.swap.usage, 4096, "memory+swap, as v1");
+    assert_eq!(s.memory.cache, 100);
+    assert_eq!(s.blkio.io_serviced_recursive.len(), 2);
+    assert_eq!(s.hugetlb["2MB"].usage, 0);
+    assert_eq!(cg.oom_kills().unwrap(), 1);
 }

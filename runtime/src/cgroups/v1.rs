@@ -14,7 +14,7 @@ pub fn plan(res: &LinuxResources, cur: &Current, intent: Intent, want: &dyn Fn(&
     let mut p = Plan::default();
     if want("devices") {
         if let Some(rules) = devices::effective_rules(res.devices().as_deref(), intent)? {
-            devices::v1_writes(&rules, &mut p.v1);
+            devices::v1_writes(&rules, cur.devices_list.as_deref(), &mut p.v1)?;
         }
     }
     if want("memory") {

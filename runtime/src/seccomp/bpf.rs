@@ -67,10 +67,6 @@ impl Assembler {
         Label(self.rev.len() - 1)
     }
 
-    pub fn len(&self) -> usize {
-        self.rev.len()
-    }
-
     fn push(&mut self, insn: SockFilter) -> Label {
         self.rev.push(insn);
         self.here()

@@ -196,10 +196,9 @@ fn cond(asm: &mut Assembler, c: &Cond, t: Target, f: Target, is_32bit: bool) -> 
             Target::Label(asm.load(hi))
         }
         Op::MaskedEq => {
+            // libseccomp masks the datum as well as the argument.
             let (ml, mh) = (vl, vh);
-            if dl & !ml != 0 || (!is_32bit && dh & !mh != 0) {
-                return f; // bits outside the mask can never compare equal
-            }
+            let (dl, dh) = (dl & ml, dh & mh);
             asm.cond(bpf::JEQ_K, dl, t, f);
             if ml != u32::MAX {
                 asm.and(ml);

@@ -2,8 +2,10 @@
 //! before exec.
 //!
 //! `compile` is pure and runs in the plan, so a bad profile fails before anything exists;
-//! `install` runs in the container's init right before `execve`; `send_listener` hands a
-//! notify listener to the seccomp agent from the runtime process (runc's protocol).
+//! `install` runs in the container's init right before `execve`. A notify listener reaches
+//! the seccomp agent (runc's protocol) either from a process that sees `listenerPath`
+//! ([`send_listener`]) or, from the init after pivot_root, over a connection made earlier
+//! ([`connect_agent`] before the filter, [`send_listener_over`] after it).
 //!
 //! Our own small compiler (no libseccomp, no seccompiler): [`profile`] checks the profile and
 //! resolves it per architecture with runc's rules, [`codegen`] emits a binary search over
@@ -24,8 +26,11 @@
 //!   precedence; libseccomp's order there is an artefact of its tree and not guaranteed);
 //! - runc's -ENOSYS stub: unless the default action is ALLOW/LOG/TRACE or already
 //!   ERRNO(ENOSYS), syscalls numbered above the profile's last known one return ENOSYS.
-//! Not done: i386 socketcall/ipc multiplexing rewrites (rules on `socket` do not also filter
-//! `socketcall(SYS_SOCKET)` on x86; profiles list `socketcall` itself, as Docker's does).
+//! - i386: a rule for a socket or SysV IPC call also filters its multiplexed form,
+//!   `socketcall(2)`/`ipc(2)` with argument 0 = the call number (libseccomp's rewrite).
+//!
+//! Checked against libseccomp itself: `integration/tests/seccomp_vs_libseccomp.rs` runs both
+//! programs side by side on the Docker profile and on random profiles.
 
 pub mod bpf;
 mod codegen;
@@ -34,7 +39,7 @@ mod notify;
 pub mod profile;
 mod syscalls;
 
-pub use notify::{container_process_state, send_listener};
+pub use notify::{connect_agent, container_process_state, send_listener, send_listener_over};
 pub use profile::ScmpArch;
 
 use oci_spec::runtime::LinuxSeccomp;
@@ -48,8 +53,8 @@ pub enum Error {
     ArgIndex { what: String, index: usize },
     #[error("seccomp: SCMP_ACT_NOTIFY cannot be the default action")]
     NotifyDefault,
-    #[error("seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall (the runtime needs it to hand over the listener)")]
-    NotifyWrite,
+    #[error("seccomp: SCMP_ACT_NOTIFY cannot be used for the {0} syscall (the runtime needs it to hand over the listener)")]
+    NotifyHandover(String),
     #[error("seccomp: SCMP_ACT_NOTIFY is used but listenerPath is not set")]
     NotifyWithoutListener,
     #[error("seccomp: listenerMetadata is set but listenerPath is not")]
@@ -62,6 +67,8 @@ pub enum Error {
     Install { flags: u32, source: std::io::Error },
     #[error("seccomp: sending the notify listener to {path}: {source}")]
     Listener { path: std::path::PathBuf, source: std::io::Error },
+    #[error("seccomp: sending the notify listener to the agent: {0}")]
+    ListenerSend(std::io::Error),
 }
 
 /// A compiled filter, ready to install.
@@ -71,6 +78,8 @@ pub struct SeccompFilter {
     /// `SECCOMP_FILTER_FLAG_*`, including NEW_LISTENER when notify is used.
     flags: u32,
     notify: bool,
+    /// `listenerPath` and `listenerMetadata`, when notify rules exist.
+    listener: Option<(std::path::PathBuf, Option<String>)>,
 }
 
 const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
@@ -84,12 +93,24 @@ impl SeccompFilter {
             return Err(Error::TooLarge(program.len()));
         }
         debug_assert_eq!(bpf::validate(&program), Ok(()));
-        Ok(Self { program, flags: profile.flags, notify: profile.notify })
+        Ok(Self { program, flags: profile.flags, notify: profile.notify, listener: profile.listener })
     }
 
     /// True when some rule uses `SCMP_ACT_NOTIFY` (the init must hand a listener fd back).
     pub fn uses_notify(&self) -> bool {
         self.notify
+    }
+
+    /// Where the notify listener goes (`listenerPath`), when the filter has notify rules.
+    pub fn listener_path(&self) -> Option<&std::path::Path> {
+        self.listener.as_ref().map(|(p, _)| p.as_path())
+    }
+
+    /// The message for the agent: runc's container process state with `listenerMetadata`.
+    /// `state` is the container's state (host pid of the container process, status
+    /// "creating" while `create` runs).
+    pub fn agent_message(&self, state: &oci_spec::runtime::State) -> Vec<u8> {
+        container_process_state(state, self.listener.as_ref().and_then(|(_, m)| m.as_deref()))
     }
 
     /// The BPF program (for debugging and tests).

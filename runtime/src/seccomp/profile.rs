@@ -31,6 +31,10 @@ const ENOSYS: u32 = 38;
 /// Bit set in every x32 syscall number (`__X32_SYSCALL_BIT`).
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
+/// Syscalls the runtime may need between loading a filter and handing its listener to the
+/// agent (see [`super::send_listener_over`]); they cannot be `SCMP_ACT_NOTIFY`.
+pub const HANDOVER_SYSCALLS: [&str; 3] = ["write", "sendmsg", "sendto"];
+
 /// An architecture berth has a syscall table for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ScmpArch {
@@ -122,7 +126,8 @@ pub fn is_known_syscall(name: &str) -> bool {
     SYSCALLS.binary_search_by(|(n, _)| (*n).cmp(name)).is_ok()
 }
 
-/// An argument comparison, libseccomp's semantics: `MaskedEq` is `(arg & value) == value_two`.
+/// An argument comparison, libseccomp's semantics: `MaskedEq` is
+/// `(arg & value) == (value_two & value)` (the datum is masked too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Op {
     Ne,
@@ -157,7 +162,7 @@ impl Cond {
             Op::Eq => a == v,
             Op::Ge => a >= v,
             Op::Gt => a > v,
-            Op::MaskedEq => a & v == v2,
+            Op::MaskedEq => a & v == v2 & v,
         }
     }
 }
@@ -203,6 +208,8 @@ pub struct ArchRules {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     pub default: u32,
+    /// `listenerPath` and `listenerMetadata` (only when notify rules exist).
+    pub listener: Option<(std::path::PathBuf, Option<String>)>,
     /// Sorted; always contains the native architecture (as a libseccomp filter does).
     pub archs: Vec<ArchRules>,
     pub flags: u32,
@@ -330,8 +337,10 @@ pub fn normalise(spec: &LinuxSeccomp) -> Result<Profile, Error> {
         let repeated = conds.iter().any(|c| std::mem::replace(&mut seen[c.arg as usize], true));
         let alternatives = if repeated { conds.into_iter().map(|c| vec![c]).collect() } else { vec![conds] };
         if action == RET_USER_NOTIF {
-            if sc.names().iter().any(|n| n == "write") {
-                return Err(Error::NotifyWrite);
+            // The listener is handed over with these after the filter is loaded: notifying
+            // them would wait for an agent that has no listener yet (runc refuses `write`).
+            if let Some(n) = sc.names().iter().find(|n| HANDOVER_SYSCALLS.contains(&n.as_str())) {
+                return Err(Error::NotifyHandover(n.clone()));
             }
             notify |= !sc.names().is_empty();
         }
@@ -357,16 +366,35 @@ pub fn normalise(spec: &LinuxSeccomp) -> Result<Profile, Error> {
     for arch in archs {
         let mut syscalls: BTreeMap<u32, SyscallRules> = BTreeMap::new();
         let mut max = None;
+        // Every comparison costs at least two instructions: a profile with more than the
+        // kernel's limit of them can never load; refuse it before any quadratic work.
+        let comparisons: usize =
+            flat.iter().filter(|f| arch.resolve(f.name).is_some() || multiplexed(arch, f.name).is_some()).map(|f| f.alternatives.iter().map(Vec::len).sum::<usize>()).sum();
+        if comparisons > super::bpf::MAX_INSNS {
+            return Err(Error::TooLarge(2 * comparisons));
+        }
         for f in &flat {
-            let Some(nr) = arch.resolve(f.name) else { continue };
-            max = max.max(Some(nr));
+            let direct = arch.resolve(f.name);
+            max = max.max(direct);
             // runc skips a rule whose action is the default one (libseccomp refuses it).
             if f.action == default {
                 continue;
             }
-            let entry = syscalls.entry(nr).or_default();
-            for conds in &f.alternatives {
-                add_rule(entry, conds, f.action, f.name)?;
+            if let Some(nr) = direct {
+                let entry = syscalls.entry(nr).or_default();
+                for conds in &f.alternatives {
+                    add_rule(entry, conds, f.action, f.name)?;
+                }
+            }
+            // libseccomp also filters the multiplexed form on i386: the rule's comparisons
+            // apply to socketcall(2)/ipc(2) with argument 0 replaced by the call number.
+            if let Some((mux_nr, call)) = multiplexed(arch, f.name) {
+                let entry = syscalls.entry(mux_nr).or_default();
+                for conds in &f.alternatives {
+                    let mut muxed: Vec<Cond> = conds.iter().filter(|c| c.arg != 0).copied().collect();
+                    muxed.push(Cond { arg: 0, op: Op::Eq, value: call, value_two: 0 });
+                    add_rule(entry, &muxed, f.action, f.name)?;
+                }
             }
         }
         syscalls.retain(|_, r| r.unconditional.is_some() || !r.conditional.is_empty());
@@ -379,7 +407,31 @@ pub fn normalise(spec: &LinuxSeccomp) -> Result<Profile, Error> {
         }
         out.push(ArchRules { arch, syscalls, enosys_above: if enosys_stub { max } else { None } });
     }
-    Ok(Profile { default, archs: out, flags, notify })
+    let listener = notify
+        .then(|| spec.listener_path().clone().map(|p| (p, spec.listener_metadata().clone().filter(|m| !m.is_empty()))))
+        .flatten();
+    Ok(Profile { default, listener, archs: out, flags, notify })
+}
+
+/// i386's socketcall(2) and ipc(2) calls (the kernel's `SYS_*` and ipc call numbers, also
+/// libseccomp's pseudo-syscall numbers): (syscall to filter, value of its argument 0).
+fn multiplexed(arch: ScmpArch, name: &str) -> Option<(u32, u64)> {
+    const SOCKETCALL: [&str; 20] = [
+        "socket", "bind", "connect", "listen", "accept", "getsockname", "getpeername", "socketpair", "send", "recv",
+        "sendto", "recvfrom", "shutdown", "setsockopt", "getsockopt", "sendmsg", "recvmsg", "accept4", "recvmmsg",
+        "sendmmsg",
+    ];
+    const IPC: [(&str, u64); 12] = [
+        ("semop", 1), ("semget", 2), ("semctl", 3), ("semtimedop", 4), ("msgsnd", 11), ("msgrcv", 12),
+        ("msgget", 13), ("msgctl", 14), ("shmat", 21), ("shmdt", 22), ("shmget", 23), ("shmctl", 24),
+    ];
+    if arch != ScmpArch::X86 {
+        return None;
+    }
+    if let Some(i) = SOCKETCALL.iter().position(|n| *n == name) {
+        return Some((102, i as u64 + 1));
+    }
+    IPC.iter().find(|(n, _)| *n == name).map(|&(_, call)| (117, call))
 }
 
 fn add_rule(entry: &mut SyscallRules, conds: &[Cond], action: u32, name: &str) -> Result<(), Error> {

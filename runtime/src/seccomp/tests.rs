@@ -183,11 +183,14 @@ fn operators_on_64_bit_and_32_bit_abis() {
 }
 
 #[test]
-fn masked_eq_is_arg_and_value_equals_value_two() {
+fn masked_eq_compares_masked_arg_with_masked_value_two() {
     let c = profile::Cond { arg: 0, op: profile::Op::MaskedEq, value: 0xf0, value_two: 0x30 };
     assert!(c.matches(0x3f, false));
     assert!(c.matches(0x1_0000_0035, false));
     assert!(!c.matches(0x40, false));
+    // Like libseccomp, the datum is masked too: bits outside the mask are ignored.
+    let c = profile::Cond { arg: 0, op: profile::Op::MaskedEq, value: 0xf0, value_two: 0x3f };
+    assert!(c.matches(0x30, false));
 }
 
 #[test]
@@ -235,7 +238,7 @@ fn precedence_when_rules_overlap() {
     // An argument-free rule decides the syscall; the first of them wins.
     assert_eq!(at("uname", [1, 0, 0, 0, 0, 0]), profile::RET_LOG);
     // A rule with the default action is dropped (runc).
-    assert!(profile::normalise(&s).unwrap().archs[0].syscalls.get(&nr(x, "getpid")).is_none());
+    assert!(!profile::normalise(&s).unwrap().archs[0].syscalls.contains_key(&nr(x, "getpid")));
 }
 
 #[test]
@@ -246,6 +249,8 @@ fn bad_profiles_are_errors_naming_the_problem() {
     assert!(e.contains("listenerPath"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","syscalls":[{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#);
     assert!(e.contains("write"), "{e}");
+    let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","syscalls":[{"names":["uname","sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#);
+    assert!(e.contains("sendmsg"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerMetadata":"m"}"#);
     assert!(e.contains("listenerMetadata"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["uname"],"action":"SCMP_ACT_ERRNO","errnoRet":70000}]}"#);
@@ -288,6 +293,7 @@ fn flags_and_notify() {
     ))
     .unwrap();
     assert!(f.uses_notify());
+    assert_eq!(f.listener_path(), Some(std::path::Path::new("/run/agent.sock")));
     assert_eq!(f.flags(), profile::FLAG_LOG | profile::FLAG_SPEC_ALLOW | profile::FLAG_WAIT_KILLABLE_RECV | profile::FLAG_NEW_LISTENER);
     assert_eq!(f.evaluate(&data(X86_64, nr(ScmpArch::X86_64, "mkdir"), [0; 6])), profile::RET_USER_NOTIF);
     // WAIT_KILLABLE_RECV means nothing without a listener (and the kernel refuses it alone).
@@ -417,4 +423,44 @@ fn container_process_state_is_runcs_shape() {
 fn print_docker_program_size() {
     let f = SeccompFilter::compile(&spec(DOCKER)).unwrap();
     println!("docker default profile: {} instructions", f.program().len());
+}
+
+#[test]
+fn i386_socket_rules_also_filter_socketcall() {
+    let s = spec(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86"],"syscalls":[
+            {"names":["socket"],"action":"SCMP_ACT_ERRNO","errnoRet":97,"args":[{"index":0,"value":40,"op":"SCMP_CMP_EQ"},{"index":1,"value":2,"op":"SCMP_CMP_EQ"}]},
+            {"names":["semop"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    );
+    let f = SeccompFilter::compile(&s).unwrap();
+    let x86 = ScmpArch::X86;
+    let at = |name, a: [u64; 6]| f.evaluate(&data(I386, nr(x86, name), a));
+    assert_eq!(at("socket", [40, 2, 0, 0, 0, 0]), RET_ERRNO | 97);
+    assert_eq!(at("socket", [2, 2, 0, 0, 0, 0]), RET_ALLOW);
+    // socketcall(SYS_SOCKET=1, ...): argument 0 is the call, the others are kept as written.
+    assert_eq!(at("socketcall", [1, 2, 0, 0, 0, 0]), RET_ERRNO | 97);
+    assert_eq!(at("socketcall", [1, 3, 0, 0, 0, 0]), RET_ALLOW);
+    assert_eq!(at("socketcall", [3, 2, 0, 0, 0, 0]), RET_ALLOW);
+    // semop has no direct i386 syscall: only ipc(SEMOP=1, ...) is filtered.
+    assert_eq!(at("ipc", [1, 0, 0, 0, 0, 0]), RET_ERRNO | 1);
+    assert_eq!(at("ipc", [2, 0, 0, 0, 0, 0]), RET_ALLOW);
+    // Not on x86_64, where socket is a plain syscall.
+    assert_eq!(f.evaluate(&data(X86_64, nr(ScmpArch::X86_64, "socket"), [40, 2, 0, 0, 0, 0])), RET_ERRNO | 97);
+}
+
+#[test]
+fn huge_profiles_are_refused_quickly() {
+    let rules: Vec<String> = (0..50_000)
+        .map(|i| format!(r#"{{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{{"index":0,"value":{i},"op":"SCMP_CMP_EQ"}}]}}"#))
+        .collect();
+    let json = format!(r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{}]}}"#, rules.join(","));
+    let t = std::time::Instant::now();
+    let e = SeccompFilter::compile(&spec(&json)).unwrap_err();
+    assert!(matches!(e, Error::TooLarge(_)), "{e}");
+    assert!(e.to_string().contains("4096"), "{e}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    // Many argument-free names are cheap and fine (the tree grows with distinct outcomes only).
+    let names: Vec<String> = (0..20_000).map(|i| format!("\"nosuch{i}\"")).collect();
+    let json = format!(r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{{"names":[{}],"action":"SCMP_ACT_ALLOW"}}]}}"#, names.join(","));
+    SeccompFilter::compile(&spec(&json)).unwrap();
 }

@@ -100,7 +100,7 @@ pub enum Command {
     Unbundle(bundle::UnbundleArgs),
     /// Remove blobs and snapshots no tag reaches.
     Gc(gc::Args),
-    /// Re-verify every blob and snapshot.
+    /// Re-hash every blob and check every tagged image is complete.
     Fsck(fsck::Args),
 }
 

@@ -13,6 +13,9 @@ pub struct Args {
     /// Platform to pick from a multi-platform image (os/arch[/variant]; default the host's).
     #[arg(long)]
     platform: Option<String>,
+    /// Also unpack the layers into snapshots (verifying every diff_id) before committing.
+    #[arg(long)]
+    unpack: bool,
     /// Image reference ([registry/]name[:tag][@digest]).
     reference: String,
 }
@@ -20,7 +23,7 @@ pub struct Args {
 pub fn run(store: &Store, a: &Args, out: &Output) -> anyhow::Result<()> {
     let platform = a.platform.as_deref().map(Platform::parse).transpose()?;
     let p = Bars::new(out);
-    let img = store.pull(&a.reference, &PullOptions { registry: a.reg.options(), platform }, p.as_ref())?;
+    let img = store.pull(&a.reference, &PullOptions { registry: a.reg.options(), platform, unpack: a.unpack }, p.as_ref())?;
     if out.json() {
         out.print_json(&serde_json::json!({"name": img.name, "digest": img.descriptor.digest, "id": img.id()}));
     } else {

@@ -95,18 +95,38 @@ impl Client {
         let may_http = opts.insecure || r.is_loopback();
         let verified = agent(opts, !opts.insecure)?;
         let https = format!("https://{host}/v2/");
-        let mut last_err = match verified.get(&https).call() {
-            Ok(resp) => return Ok(Client::from_ping(verified, format!("https://{host}"), r, creds, scopes, &resp)),
-            Err(e) => e.to_string(),
-        };
-        if may_http {
-            let http = format!("http://{host}/v2/");
+        let http = format!("http://{host}/v2/");
+        // A plain-HTTP answer counts only when it is a registry's (200 or 401): an HTTPS
+        // server answers plain HTTP with 400, and then the HTTPS error is the one to report.
+        let try_http = |last_err: &mut String| -> Option<Client> {
             match verified.get(&http).call() {
-                // Only a registry answer counts: an HTTPS server answers plain HTTP with 400,
-                // and then the HTTPS error is the one to report.
-                Ok(resp) if matches!(resp.status().as_u16(), 200 | 401) => return Ok(Client::from_ping(verified, format!("http://{host}"), r, creds, scopes, &resp)),
-                Ok(resp) => log::debug!("{http}: HTTP {}", resp.status()),
-                Err(e) => last_err = format!("{last_err}; plain HTTP: {e}"),
+                Ok(resp) if matches!(resp.status().as_u16(), 200 | 401) => Some(Client::from_ping(verified.clone(), format!("http://{host}"), r, creds.clone(), scopes.clone(), &resp)),
+                Ok(resp) => {
+                    log::debug!("{http}: HTTP {}", resp.status());
+                    None
+                }
+                Err(e) => {
+                    *last_err = format!("{last_err}; plain HTTP: {e}");
+                    None
+                }
+            }
+        };
+        let mut last_err = String::new();
+        // Loopback registries without a CA file given are usually plain HTTP (docker's view
+        // of localhost): ask that first and save a TLS handshake.
+        let http_first = r.is_loopback() && opts.ca_file.is_none();
+        if http_first {
+            if let Some(c) = try_http(&mut last_err) {
+                return Ok(c);
+            }
+        }
+        match verified.get(&https).call() {
+            Ok(resp) => return Ok(Client::from_ping(verified.clone(), format!("https://{host}"), r, creds.clone(), scopes.clone(), &resp)),
+            Err(e) => last_err = if last_err.is_empty() { e.to_string() } else { format!("{e}{last_err}") },
+        }
+        if may_http && !http_first {
+            if let Some(c) = try_http(&mut last_err) {
+                return Ok(c);
             }
         }
         Err(Error::Registry { url: https, reason: format!("cannot connect: {last_err}{}", if may_http { "" } else { " (plain HTTP is only tried with --insecure or for loopback registries)" }) })
@@ -280,6 +300,18 @@ impl Client {
             return Err(Client::error(&self.url(&path), resp));
         }
         Ok(resp.into_body().into_reader())
+    }
+
+    /// Stream bytes `start..=end` of a blob; `None` when the registry ignores ranges.
+    pub fn get_blob_range(&self, repo: &str, d: &Digest, start: u64, end: u64) -> Result<Option<impl Read + Send + 'static>> {
+        let path = format!("/v2/{repo}/blobs/{d}");
+        let range = format!("bytes={start}-{end}");
+        let resp = self.send(Method::Get, &path, &[("Range", range.as_str())], Payload::None)?;
+        match resp.status().as_u16() {
+            206 => Ok(Some(resp.into_body().into_reader())),
+            200 => Ok(None),
+            _ => Err(Client::error(&self.url(&path), resp)),
+        }
     }
 
     pub fn has_blob(&self, repo: &str, d: &Digest) -> Result<bool> {

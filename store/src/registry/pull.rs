@@ -1,7 +1,8 @@
 //! `Store::pull`: manifest (digest checked against the reference), platform selection, then
 //! config and layers fetched in parallel. Each layer streams once from the socket through
-//! the blob hash into its staging file and, teed, through the decompressor and the diff_id
-//! hash, so nothing is committed unless digest, size and diff_id all match.
+//! the blob hash into its staging file; nothing is committed unless every digest and size
+//! matches. With `unpack`, each layer is then unpacked into its snapshot (diff_id checked)
+//! before the blobs, snapshots and tag are committed together.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,13 +16,17 @@ use crate::error::{Error, IoContext, Result};
 use crate::oci::{self, media, Descriptor, Document, Platform};
 use crate::reference::Reference;
 use crate::store::{select_platform, Image, Store};
-use crate::{unpack, Progress};
+use crate::Progress;
 
 #[derive(Clone, Debug, Default)]
 pub struct PullOptions {
     pub registry: RegistryOptions,
     /// Platform to choose from a multi-platform index (default: the host's).
     pub platform: Option<Platform>,
+    /// Also unpack every layer into its snapshot (checking each diff_id) before anything is
+    /// committed, as `ctr pull` does; without it diff_ids are checked when a layer is first
+    /// unpacked.
+    pub unpack: bool,
 }
 
 impl Store {
@@ -86,12 +91,14 @@ impl Store {
             .collect();
         fetch_layers(&client, &r.repository, &staging, todo, opts.registry.jobs, progress)?;
 
+        let prepared = if opts.unpack { self.snapshots.prepare(&staging, &manifest.layers, &config, progress)? } else { vec![] };
         let name = match (&r.tag, &r.digest) {
             (Some(_), _) => Reference { digest: None, ..r.clone() }.to_string(),
             (None, _) => r.to_string(),
         };
         let lock = self.layout.lock()?;
         staging.commit()?;
+        self.snapshots.commit(&prepared)?;
         self.layout.set_ref(&lock, &name, &desc)?;
         drop(lock);
         for l in &manifest.layers {
@@ -112,11 +119,50 @@ impl Store {
     }
 }
 
-fn fetch_layers(client: &Client, repo: &str, staging: &Staging, todo: Vec<(Descriptor, Digest)>, jobs: usize, progress: &dyn Progress) -> Result<()> {
+/// Layers above this size are fetched as several ranges at once (a single HTTP stream from a
+/// registry is often slower than the disk and the hash).
+const PART: u64 = 16 << 20;
+
+enum Task {
+    Whole(usize),
+    Part(usize, u64, u64),
+}
+
+/// A layer fetched in ranges: parts are written at their offsets; the last one to finish
+/// hashes the whole file and stages it.
+struct PartedLayer {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    left: std::sync::atomic::AtomicUsize,
+    /// The registry ignored a range request; the layer is being fetched whole instead.
+    fallback: AtomicBool,
+}
+
+fn fetch_layers(client: &Client, repo: &str, staging: &Staging, mut todo: Vec<(Descriptor, Digest)>, jobs: usize, progress: &dyn Progress) -> Result<()> {
     if todo.is_empty() {
         return Ok(());
     }
-    let queue = Mutex::new(todo.into_iter().collect::<std::collections::VecDeque<_>>());
+    // Longest first, so the big layers start at once and the small ones fill the gaps.
+    todo.sort_by(|a, b| b.0.size.cmp(&a.0.size));
+    let mut tasks = std::collections::VecDeque::new();
+    let mut parted: Vec<Option<PartedLayer>> = Vec::with_capacity(todo.len());
+    for (i, (layer, _)) in todo.iter().enumerate() {
+        if jobs > 1 && layer.size > 2 * PART {
+            let path = staging.temp_path("layer-");
+            let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).ctx(&path)?;
+            file.set_len(layer.size).ctx(&path)?;
+            let n = layer.size.div_ceil(PART);
+            for k in 0..n {
+                tasks.push_back(Task::Part(i, k * PART, ((k + 1) * PART).min(layer.size) - 1));
+            }
+            progress.start(&layer.digest, layer.size, "pulling");
+            parted.push(Some(PartedLayer { path, file, left: std::sync::atomic::AtomicUsize::new(n as usize), fallback: AtomicBool::new(false) }));
+        } else {
+            tasks.push_back(Task::Whole(i));
+            parted.push(None);
+        }
+    }
+    let queue = Mutex::new(tasks);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let workers = jobs.min(queue.lock().unwrap().len()).max(1);
@@ -126,8 +172,33 @@ fn fetch_layers(client: &Client, repo: &str, staging: &Staging, todo: Vec<(Descr
                 if failed.load(Ordering::Relaxed) {
                     return;
                 }
-                let Some((layer, diff_id)) = queue.lock().unwrap().pop_front() else { return };
-                if let Err(e) = fetch_layer(client, repo, staging, &layer, &diff_id, &failed, progress) {
+                let Some(task) = queue.lock().unwrap().pop_front() else { return };
+                let res = match task {
+                    Task::Whole(i) => fetch_layer(client, repo, staging, &todo[i].0, &failed, progress),
+                    Task::Part(i, start, end) => {
+                        let p = parted[i].as_ref().expect("parted layer");
+                        if p.fallback.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        match fetch_part(client, repo, &todo[i].0, p, start, end, &failed, progress) {
+                            Ok(true) => {
+                                if p.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                                    finish_parted(staging, &todo[i].0, p, progress)
+                                } else {
+                                    Ok(())
+                                }
+                            }
+                            Ok(false) => {
+                                if !p.fallback.swap(true, Ordering::AcqRel) {
+                                    queue.lock().unwrap().push_back(Task::Whole(i));
+                                }
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                if let Err(e) = res {
                     failed.store(true, Ordering::Relaxed);
                     first_error.lock().unwrap().get_or_insert(e);
                     return;
@@ -141,13 +212,63 @@ fn fetch_layers(client: &Client, repo: &str, staging: &Staging, todo: Vec<(Descr
     }
 }
 
-fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descriptor, diff_id: &Digest, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
+/// Fetch bytes `start..=end` into their place; false when the registry ignores ranges.
+#[allow(clippy::too_many_arguments)]
+fn fetch_part(client: &Client, repo: &str, layer: &Descriptor, p: &PartedLayer, start: u64, end: u64, cancel: &AtomicBool, progress: &dyn Progress) -> Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let Some(mut body) = client.get_blob_range(repo, &layer.digest, start, end)? else { return Ok(false) };
+    let want = end - start + 1;
+    let mut off = start;
+    let mut buf = vec![0u8; 1 << 20];
+    let rerr = |e: io::Error| Error::Registry { url: format!("blob {}", layer.digest), reason: e.to_string() };
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::other(format!("blob {}", layer.digest), "cancelled: another layer failed"));
+        }
+        let n = match body.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(rerr(e)),
+        };
+        if n == 0 {
+            break;
+        }
+        if off + n as u64 > end + 1 {
+            return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: off + n as u64 });
+        }
+        p.file.write_all_at(&buf[..n], off).ctx(&p.path)?;
+        off += n as u64;
+        progress.advance(&layer.digest, n as u64);
+    }
+    if off - start != want {
+        return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: off });
+    }
+    Ok(true)
+}
+
+/// All parts are in: hash the file (from the page cache), check it, fsync and stage it.
+fn finish_parted(staging: &Staging, layer: &Descriptor, p: &PartedLayer, progress: &dyn Progress) -> Result<()> {
+    let f = std::fs::File::open(&p.path).ctx(&p.path)?;
+    let (digest, size, _) = crate::digest::HashingReader::new(f, layer.digest.algorithm()).drain().ctx(&p.path)?;
+    if size != layer.size {
+        return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: size });
+    }
+    if digest != layer.digest {
+        return Err(Error::DigestMismatch { what: "layer", expected: layer.digest.clone(), actual: digest });
+    }
+    p.file.sync_data().ctx(&p.path)?;
+    staging.adopt(layer.digest.clone(), p.path.clone());
+    progress.finish(&layer.digest, "done");
+    Ok(())
+}
+
+fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descriptor, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
     let body = client.get_blob(repo, &layer.digest)?;
     progress.start(&layer.digest, layer.size, "pulling");
     let path = staging.temp_path("layer-");
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).ctx(&path)?;
     let mut tee = Tee { inner: crate::ProgressReader::new(body.take(layer.size + 1), progress, &layer.digest), out: io::BufWriter::with_capacity(1 << 20, file), cancel, err: None, count: 0, limit: layer.size };
-    let res = unpack::stream_layer(&mut tee, layer.digest.algorithm(), layer.digest.as_str(), |_| Ok(()));
+    let res = crate::digest::HashingReader::new(&mut tee, layer.digest.algorithm()).drain().map(|(d, n, _)| (d, n)).map_err(|e| Error::Registry { url: format!("blob {}", layer.digest), reason: e.to_string() });
     if let Some(e) = tee.err.take() {
         return Err(Error::io(&path, e));
     }
@@ -158,8 +279,13 @@ fn fetch_layer(client: &Client, repo: &str, staging: &Staging, layer: &Descripto
             return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: tee.count });
         }
     }
-    let (d, ()) = res?;
-    unpack::verify(&d, layer, Some(diff_id))?;
+    let (digest, size) = res?;
+    if size != layer.size {
+        return Err(Error::SizeMismatch { what: "layer", digest: layer.digest.clone(), expected: layer.size, actual: size });
+    }
+    if digest != layer.digest {
+        return Err(Error::DigestMismatch { what: "layer", expected: layer.digest.clone(), actual: digest });
+    }
     let file = tee.out.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
     file.sync_data().ctx(&path)?;
     staging.adopt(layer.digest.clone(), path);

@@ -8,10 +8,9 @@
 //! removes a path that could be that directory or one of its ancestors.
 
 use std::collections::HashSet;
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use berth_runtime::inroot::InRoot;
@@ -32,7 +31,6 @@ pub enum Mode {
 }
 
 pub const OVERLAY_OPAQUE_XATTR: &CStr = c"trusted.overlay.opaque";
-use std::ffi::CStr;
 
 pub struct Applier<'a> {
     root: &'a InRoot,
@@ -162,13 +160,11 @@ impl<'a> Applier<'a> {
         }
     }
 
-    /// Remove whatever is at `name` in `dir` (directories recursively, by fd).
+    /// Remove whatever is at `name` in `dir` (`p`'s parent; directories recursively, by fd).
+    /// `dir` may be the cached fd of `p`'s parent, which `invalidate(p)` never drops.
     fn clear(&mut self, e: &Entry, p: &Path, dir: RawFd, name: &CStr) -> R<()> {
-        // `dir` may be the cached fd; keep it alive by not invalidating until after.
         fsutil::remove_all_at(dir, name).map_err(|x| self.eio(e, x))?;
-        if matches!(&self.cache, Some((c, _)) if c.starts_with(p) && c != p.parent().unwrap_or(Path::new(""))) {
-            self.cache = None;
-        }
+        self.invalidate(p);
         Ok(())
     }
 
@@ -474,9 +470,4 @@ fn copy_fd(src: RawFd, dst: RawFd) -> io::Result<()> {
             return Ok(());
         }
     }
-}
-
-#[allow(dead_code)]
-fn os(p: &[u8]) -> &OsStr {
-    OsStr::from_bytes(p)
 }

@@ -10,6 +10,7 @@ use std::fmt;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
+use self::emulator::Emulator;
 use super::resources::{CgroupWrite, Intent};
 use super::Error;
 
@@ -144,13 +145,57 @@ pub fn effective_rules(spec: Option<&[LinuxDeviceCgroup]>, intent: Intent) -> Re
     Ok(Some(rules))
 }
 
-/// v1: deny everything, then each rule in order.
-pub fn v1_writes(rules: &[Rule], out: &mut Vec<CgroupWrite>) {
+/// v1: deny everything, then each rule in order. On an update of an allow-list (`current`:
+/// the cgroup's `devices.list`), only the difference is written instead, so the running
+/// container never passes through deny-all.
+pub fn v1_writes(rules: &[Rule], current: Option<&str>, out: &mut Vec<CgroupWrite>) -> Result<(), Error> {
+    if let Some(cur) = current.and_then(parse_list) {
+        let target = Emulator::from_rules(rules)?;
+        if !cur.default_allow && !target.default_allow {
+            for r in cur.rules() {
+                let keep = target.exceptions.get(&(r.kind, r.major, r.minor)).map_or(0, |a| a.0);
+                let remove = r.access.0 & !keep;
+                if remove != 0 {
+                    out.push(CgroupWrite::new("devices", "devices.deny", Rule { access: Access(remove), ..r }.to_string()));
+                }
+            }
+            for r in target.rules() {
+                let have = cur.exceptions.get(&(r.kind, r.major, r.minor)).map_or(0, |a| a.0);
+                if r.access.0 & !have != 0 {
+                    out.push(CgroupWrite::new("devices", "devices.allow", r.to_string()));
+                }
+            }
+            return Ok(());
+        }
+    }
     out.push(CgroupWrite::new("devices", "devices.deny", "a"));
     for r in rules {
         let file = if r.allow { "devices.allow" } else { "devices.deny" };
         out.push(CgroupWrite::new("devices", file, r.to_string()));
     }
+    Ok(())
+}
+
+/// A v1 `devices.list`: `a *:* rwm` alone means allow-all; otherwise an allow-list.
+fn parse_list(text: &str) -> Option<Emulator> {
+    let mut e = Emulator::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut f = line.split_whitespace();
+        let (Some(t), Some(nums), Some(acc)) = (f.next(), f.next(), f.next()) else { return None };
+        let kind = match t {
+            "a" => {
+                e.default_allow = true;
+                continue;
+            }
+            "b" => Kind::Block,
+            "c" => Kind::Char,
+            _ => return None,
+        };
+        let (maj, min) = nums.split_once(':')?;
+        let n = |s: &str| if s == "*" { Some(None) } else { s.parse::<u32>().ok().map(Some) };
+        e.exceptions.insert((kind, n(maj)?, n(min)?), Access::parse(acc)?);
+    }
+    Some(e)
 }
 
 #[cfg(test)]
@@ -180,7 +225,7 @@ mod tests {
         let s = spec(r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":229,"access":"rwm"},{"allow":false,"type":"c","major":1,"minor":3,"access":"w"}]"#);
         let rules = effective_rules(Some(&s), Intent::Create).unwrap().unwrap();
         let mut w = Vec::new();
-        v1_writes(&rules, &mut w);
+        v1_writes(&rules, None, &mut w).unwrap();
         let lines: Vec<String> = w.iter().map(|w| format!("{} {}", w.file, w.value)).collect();
         assert_eq!(lines[0], "devices.deny a");
         assert_eq!(lines[1], "devices.deny a *:* rwm");
@@ -189,6 +234,24 @@ mod tests {
         assert_eq!(lines[4], "devices.allow c *:* m");
         assert_eq!(lines.last().unwrap(), "devices.allow c 10:200 rwm");
         assert_eq!(lines.len(), 1 + 3 + DEFAULT_ALLOWED.len());
+    }
+
+    #[test]
+    fn update_of_an_allow_list_writes_only_the_difference() {
+        let current = "c 1:3 rwm\nc 10:229 rwm\nc 136:* rwm\n";
+        let rules = [
+            Rule::allow_char(1, Some(3), 7),
+            Rule::allow_char(136, None, Access::READ | Access::WRITE),
+            Rule::allow_char(10, Some(200), 7),
+        ];
+        let mut w = Vec::new();
+        v1_writes(&rules, Some(current), &mut w).unwrap();
+        let lines: Vec<String> = w.iter().map(|w| format!("{} {}", w.file, w.value)).collect();
+        assert_eq!(lines, ["devices.deny c 10:229 rwm", "devices.deny c 136:* m", "devices.allow c 10:200 rwm"]);
+        // from allow-all, or to it: a full reset
+        let mut w = Vec::new();
+        v1_writes(&rules, Some("a *:* rwm\n"), &mut w).unwrap();
+        assert_eq!(w[0].value, "a");
     }
 
     #[test]
