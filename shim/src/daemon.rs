@@ -135,7 +135,6 @@ pub fn serve(args: &Args) -> Result<(), String> {
     // CVE-2019-5736: the runtime code runs in this process, so its exe must be unwritable from
     // containers. Re-executes once through a read-only view when needed (fds are kept).
     berth_runtime::protect_exe().map_err(|e| format!("protect the shim binary: {e}"))?;
-    sys::disable_thp();
     sys::set_child_subreaper().map_err(|e| format!("become child subreaper: {e}"))?;
     // SAFETY: fd 3 was set up by `start`; checked to be a listening unix socket below.
     let listener = unsafe { UnixListener::from_raw_fd(LISTEN_FD) };

@@ -135,11 +135,6 @@ pub fn set_child_subreaper() -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(|_| ())
 }
 
-/// Transparent huge pages would round the shim's few small heap and stack areas up to 2 MiB.
-pub fn disable_thp() {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-}
 
 pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: fcntl on a caller-owned fd.
@@ -250,6 +245,15 @@ pub fn trim_file_mappings() {
                 _ => None,
             };
             eligible = !perms.contains('w') && perms.ends_with('p') && path.starts_with('/');
+            if perms.starts_with("rw") && perms.ends_with('p') {
+                if let Some((s, e)) = current {
+                    // No transparent huge pages for the shim's own heap, stack and data: one
+                    // would round a few KiB of use up to 2 MiB. (Not prctl(PR_SET_THP_DISABLE):
+                    // that flag is inherited across fork and exec, i.e. by the containers.)
+                    // SAFETY: advice on a mapping of our own process; contents are unaffected.
+                    unsafe { libc::madvise(s as *mut libc::c_void, e - s, libc::MADV_NOHUGEPAGE) };
+                }
+            }
         } else if first == "Anonymous:" {
             let anon: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
             if let (true, 0, Some((s, e))) = (eligible, anon, current) {
