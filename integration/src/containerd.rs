@@ -237,15 +237,16 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        if self.child.is_some() && std::env::var_os("BERTH_KEEP_TMP").is_none() {
-            for (id, _) in self.tasks_quiet() {
-                let _ = self.ctr(&["task", "kill", "-a", "-s", "SIGKILL", &id]);
-                let _ = self.ctr(&["task", "delete", "-f", &id]);
+        let keep = std::env::var_os("BERTH_KEEP_TMP").is_some();
+        // Every namespace (CRI uses k8s.io): kill and delete tasks, delete containers.
+        let namespaces = if self.child.is_some() && !keep { self.namespaces() } else { Vec::new() };
+        for ns in &namespaces {
+            for id in self.list_in(ns, &["task", "ls", "-q"]) {
+                let _ = self.ctr_in(ns, &["task", "kill", "-a", "-s", "SIGKILL", &id]);
+                let _ = self.ctr_in(ns, &["task", "delete", "-f", &id]);
             }
-            if let Ok(o) = self.ctr_cmd(&["container", "ls", "-q"]).output() {
-                for id in String::from_utf8_lossy(&o.stdout).lines() {
-                    let _ = self.ctr(&["container", "delete", id]);
-                }
+            for id in self.list_in(ns, &["container", "ls", "-q"]) {
+                let _ = self.ctr_in(ns, &["container", "delete", &id]);
             }
         }
         self.stop_daemon();
@@ -258,7 +259,24 @@ impl Drop for Containerd {
         for a in addresses {
             let _ = std::fs::remove_file(a.trim_start_matches("unix://"));
         }
-        for d in ["/sys/fs/cgroup"].iter().flat_map(|r| std::fs::read_dir(r).into_iter().flatten().flatten()) {
+        // Safety net: containers berth still knows about whose bundle is under our temp dir
+        // (a shim killed before containerd could clean up): kill them, drop their state.
+        let prefix = self.dir.path().to_string_lossy().into_owned();
+        for ns in std::fs::read_dir("/run/containerd/berth").into_iter().flatten().flatten() {
+            for c in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let Ok(raw) = std::fs::read(c.path().join("state.json")) else { continue };
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(&raw) else { continue };
+                if !v["bundle"].as_str().is_some_and(|b| b.starts_with(&prefix)) {
+                    continue;
+                }
+                if let Some(pid) = v["pid"].as_i64().filter(|p| *p > 0) {
+                    // SAFETY: the init of a container our test created (its bundle is ours).
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+                let _ = std::fs::remove_dir_all(c.path());
+            }
+        }
+        for d in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
             let _ = std::fs::remove_dir(d.path().join(&self.ns));
         }
         let _ = std::fs::remove_dir_all(Path::new("/run/containerd/berth").join(&self.ns));
@@ -266,13 +284,20 @@ impl Drop for Containerd {
 }
 
 impl Containerd {
-    fn tasks_quiet(&self) -> Vec<(String, String)> {
-        let Ok(o) = self.ctr_cmd(&["task", "ls"]).output() else { return Vec::new() };
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_whitespace().next().map(|s| (s.to_owned(), String::new())))
-            .collect()
+    fn ctr_in(&self, ns: &str, args: &[&str]) -> Option<Output> {
+        Command::new("ctr").arg("-a").arg(&self.sock).arg("-n").arg(ns).args(args).stdin(Stdio::null()).output().ok()
+    }
+
+    fn list_in(&self, ns: &str, args: &[&str]) -> Vec<String> {
+        self.ctr_in(ns, args).map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).collect()).unwrap_or_default()
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        let mut v = self.list_in("default", &["namespaces", "ls", "-q"]);
+        if !v.contains(&self.ns) {
+            v.push(self.ns.clone());
+        }
+        v
     }
 }
 

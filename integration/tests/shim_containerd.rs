@@ -255,9 +255,9 @@ fn a_killed_shim_is_cleaned_up_by_delete() {
     c.wait_for("the container's process to be gone", 20, || {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.split(' ').nth(2) == Some("Z"))
     });
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(!std::path::Path::new(&sock).exists(), "socket {sock} left");
-    assert!(!c.bundle("victim").exists(), "bundle left");
+    c.wait_for("the dead shim's socket to be removed", 20, || !std::path::Path::new(&sock).exists());
+    // containerd removes the bundle once `shim delete` (unmount, runtime delete) has returned
+    c.wait_for("the bundle to be removed", 20, || !c.bundle("victim").exists());
     assert_clean(&c, "victim");
 }
 

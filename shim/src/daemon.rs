@@ -158,6 +158,18 @@ pub fn delete(args: &Args) -> Result<(), String> {
     let root = std::fs::read_to_string(bundle.join(service::ROOT_FILE))
         .map(PathBuf::from)
         .unwrap_or_else(|_| service::runtime_root("", &args.namespace));
+    // The dead server's socket, unless it still answers (a pod's shim serving other
+    // containers). From the bundle's address file, or recomputed: containerd may already have
+    // removed the bundle when a client's task delete raced this cleanup.
+    let mut sockets = vec![socket_path(&args.address, &args.namespace, &group_id(&bundle, &id))];
+    if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+        sockets.push(PathBuf::from(address.trim().trim_start_matches("unix://")));
+    }
+    for path in sockets {
+        if path.exists() && UnixStream::connect(&path).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
     let rt = berth_runtime::Runtime::new(&root);
     match rt.load(&id) {
         Ok(mut c) => {
@@ -169,13 +181,6 @@ pub fn delete(args: &Args) -> Result<(), String> {
         Err(e) => log::warn!("load container {id:?}: {e}"),
     }
     crate::mount::unmount_all(&bundle.join("rootfs"));
-    // The dead server's socket (a pod's other containers would have kept it alive).
-    if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
-        let path = address.trim().trim_start_matches("unix://").to_owned();
-        if UnixStream::connect(&path).is_err() {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
     let mut resp = DeleteResponse::new();
     resp.exit_status = 128 + libc::SIGKILL as u32;
     resp.exited_at = MessageField::some(crate::task::now());
