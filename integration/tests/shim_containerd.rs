@@ -246,11 +246,9 @@ fn a_killed_shim_is_cleaned_up_by_delete() {
     assert_eq!(shims.len(), 1);
     // SAFETY: the shim we started (found by our private containerd socket).
     unsafe { libc::kill(shims[0], libc::SIGKILL) };
-    // containerd notices, runs `shim delete`, and reports the task gone (or stopped)
-    c.wait_for("the task to be gone", 30, || c.tasks().iter().all(|(t, st)| t != "victim" || st == "STOPPED"));
-    if c.tasks().iter().any(|(t, _)| t == "victim") {
-        c.ctr_ok(&["task", "delete", "victim"]);
-    }
+    // containerd notices, runs `shim delete` (which kills and deletes the container), publishes
+    // the exit and drops the task
+    c.wait_for("the task to be gone", 30, || c.tasks().iter().all(|(t, _)| t != "victim"));
     c.ctr_ok(&["container", "delete", "victim"]);
     c.wait_for("the container's process to be gone", 20, || {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.split(' ').nth(2) == Some("Z"))
@@ -295,15 +293,30 @@ fn events_in_order_including_oom() {
     let img = c.import_busybox();
     let s = shim();
     let mut events = c.ctr_cmd(&["events"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let (seen, out) = (seen.clone(), events.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                seen.lock().unwrap().push_str(&(line + "\n"));
+            }
+        })
+    };
     std::thread::sleep(Duration::from_millis(500));
     // a memory hog under a 32 MiB limit: the kernel OOM-kills it, the shim reports TaskOOM
     let o = c.ctr(&["run", "--rm", "--runtime", &s, "--memory-limit", "33554432", &img, "oom1", "/bin/sh", "-c", "x=0123456789; while :; do x=$x$x; done"]);
     assert_eq!(o.status.code(), Some(137), "{}", text(&o.stderr));
     c.ctr_ok(&["run", "--rm", "--runtime", &s, &img, "ev1", "/bin/true"]);
-    std::thread::sleep(Duration::from_millis(500));
+    // events reach subscribers asynchronously: wait for both deletes
+    c.wait_for("the delete events", 30, || {
+        let l = seen.lock().unwrap();
+        l.lines().filter(|x| x.contains("/tasks/delete") && (x.contains("\"oom1\"") || x.contains("\"ev1\""))).count() == 2
+    });
     let _ = events.kill();
-    let out = events.wait_with_output().unwrap();
-    let log = text(&out.stdout);
+    let _ = events.wait();
+    let _ = reader.join();
+    let log = seen.lock().unwrap().clone();
     let topics = |id: &str| -> Vec<String> {
         log.lines()
             .filter(|l| l.contains(&format!("\"{id}\"")) && l.contains("/tasks/"))
