@@ -37,6 +37,11 @@ fn capabilities_nnp_and_rlimits() {
     assert_eq!(status_field(&out, "CapBnd"), Some("0000000020000420"));
     assert_eq!(status_field(&out, "NoNewPrivs"), Some("1"));
     assert!(out.contains("nofile=321"), "{out}");
+    // The runtime's own signal set-up (blocked forwarded signals, ignored SIGPIPE) is not
+    // the container's.
+    assert_eq!(status_field(&out, "SigBlk"), Some("0000000000000000"));
+    let ign = u64::from_str_radix(status_field(&out, "SigIgn").unwrap(), 16).unwrap();
+    assert_eq!(ign & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE ignored in the container");
 
     bundle.spec["process"]["noNewPrivileges"] = json!(false);
     bundle.spec["process"]["capabilities"] = json!({"bounding": ["CAP_SYS_ADMIN", "CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"], "inheritable": ["CAP_CHOWN"], "ambient": ["CAP_CHOWN"]});

@@ -9,6 +9,10 @@ mod cli;
 
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // As the Rust runtime would: a hook that exits without reading its stdin must not kill
+    // us. The container's processes get the default back (process::init, process::exec).
+    // SAFETY: setting a signal disposition at start-up, single-threaded.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let code = cli::main();
     let _ = std::io::Write::flush(&mut std::io::stdout());
     code
