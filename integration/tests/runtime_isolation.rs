@@ -37,6 +37,11 @@ fn capabilities_nnp_and_rlimits() {
     assert_eq!(status_field(&out, "CapBnd"), Some("0000000020000420"));
     assert_eq!(status_field(&out, "NoNewPrivs"), Some("1"));
     assert!(out.contains("nofile=321"), "{out}");
+    // The runtime's own signal set-up (blocked forwarded signals, ignored SIGPIPE) is not
+    // the container's.
+    assert_eq!(status_field(&out, "SigBlk"), Some("0000000000000000"));
+    let ign = u64::from_str_radix(status_field(&out, "SigIgn").unwrap(), 16).unwrap();
+    assert_eq!(ign & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE ignored in the container");
 
     bundle.spec["process"]["noNewPrivileges"] = json!(false);
     bundle.spec["process"]["capabilities"] = json!({"bounding": ["CAP_SYS_ADMIN", "CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"], "inheritable": ["CAP_CHOWN"], "ambient": ["CAP_CHOWN"]});
@@ -286,4 +291,28 @@ fn seccomp_filter_is_loaded_last() {
         assert!(out.contains("blocked"), "{out}");
         assert!(!bundle.rootfs().join("tmp/blocked").exists());
     }
+}
+
+#[test]
+fn idmapped_bind_mount() {
+    let b = Berth::new("idmap");
+    let mut bundle = b.bundle(&[]);
+    let data = b.tmp.path().join("owned");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "x").unwrap();
+    std::os::unix::fs::chown(data.join("f"), Some(0), Some(0)).unwrap();
+    bundle.spec["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": data, "options": ["bind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
+    }));
+    bundle.sh("stat -c %u:%g /data/f; grep ' /data ' /proc/self/mountinfo");
+    let out = b.output(&bundle);
+    // As runc maps them: on-disk ids in the containerID range show as the hostID range
+    // (the usual use: an image's root-owned files seen as the container user namespace's root).
+    assert!(out.starts_with("1000:1000\n"), "{out}");
+    assert!(out.contains("idmapped"), "{out}");
+    // The host's view is unchanged.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(data.join("f")).unwrap().uid(), 0);
 }

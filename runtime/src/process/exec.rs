@@ -175,6 +175,8 @@ fn child_main(
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        // The runtime ignores SIGPIPE; an ignored disposition would survive exec.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).map_err(|x| e("pdeathsig", x))?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(|x| e("set non-dumpable", x))?;

@@ -206,6 +206,8 @@ fn early_process_setup(a: &InitArgs<'_>) -> Result<(), String> {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        // The runtime ignores SIGPIPE; an ignored disposition would survive exec.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // Die with the runtime while it is still setting us up.
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).map_err(|e| rootfs::err("pdeathsig", e))?;
