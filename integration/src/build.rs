@@ -95,13 +95,12 @@ pub fn built_id(r: &BuildRun) -> String {
     r.stdout().trim().to_string()
 }
 
-/// Run an image's default command: `berth-store bundle --copy` then the OCI runtime
-/// (`$BERTH_TEST_RUNTIME`, default `runc` until berth's own CLI runs bundles), returning
-/// (exit code, stdout+stderr).
+/// Run an image's default command: `berth-store bundle --copy` then `berth run`
+/// (`$BERTH_TEST_RUNTIME` to use another runtime), returning (exit code, stdout+stderr).
 pub fn run_image(tmp: &Path, root: &Path, reference: &str) -> (i32, String) {
     let bundle = tmp.join(format!("bundle-{}", crate::unique_id("b")));
     crate::store::store_ok(root, &["bundle", "--copy", reference, bundle.to_str().unwrap()]);
-    let runtime = std::env::var("BERTH_TEST_RUNTIME").unwrap_or_else(|_| "runc".into());
+    let runtime = std::env::var_os("BERTH_TEST_RUNTIME").map(std::path::PathBuf::from).unwrap_or_else(|| crate::bin("berth"));
     let state = tmp.join("runtime-state");
     let out = Command::new(runtime)
         .arg("--root")

@@ -6,8 +6,10 @@
 
 pub mod build;
 pub mod cgroups;
-pub mod seccomp;
+pub mod containerd;
+pub mod cri;
 pub mod runtime;
+pub mod seccomp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -128,6 +128,11 @@ impl Berth {
     /// whose pid was `pid` (when given).
     pub fn assert_clean(&self, id: &str, bundle: &Bundle, pid: Option<i32>) {
         assert!(!self.root.join(id).exists(), "state dir of {id} left behind");
+        // The default cgroup of a container without cgroupsPath is /<id> in each hierarchy.
+        for ctrl in ["memory", "pids", "cpu", "devices", "freezer", "unified"] {
+            let p = std::path::Path::new("/sys/fs/cgroup").join(ctrl).join(id);
+            assert!(!p.exists(), "cgroup {} left behind", p.display());
+        }
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let dir = bundle.dir.to_string_lossy();
         assert!(!mi.contains(dir.as_ref()), "a mount of {dir} is left behind");
@@ -154,6 +159,7 @@ impl Bundle {
     /// Set process.args to `sh -c SCRIPT`.
     pub fn sh(&mut self, script: &str) -> &mut Self {
         self.spec["process"]["args"] = json!(["sh", "-c", script]);
+        self.save();
         self
     }
 }

@@ -246,3 +246,24 @@ fn oci_output_imports_into_containerd_and_buildah() {
         assert!(out.status.success(), "buildah pull: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn dockerfile_specific_dockerignore_wins() {
+    let tmp = TempDir::new("build-dfignore");
+    let ctx = ctx_with(
+        &tmp,
+        &[
+            ("build/app.Dockerfile", "FROM scratch\nCOPY . /c/\n"),
+            ("build/app.Dockerfile.dockerignore", "secret.txt\nbuild\n"),
+            (".dockerignore", "public.txt\n"),
+            ("secret.txt", "s"),
+            ("public.txt", "p"),
+        ],
+    );
+    let df = ctx.join("build/app.Dockerfile");
+    let r = berth_build(tmp.path(), &["-t", "localhost/dfi:1", "-f", df.to_str().unwrap(), ctx.to_str().unwrap()]);
+    built_id(&r);
+    let l = unpack_listing(&store_root(tmp.path()), "localhost/dfi:1", &tmp.path().join("un"));
+    assert!(l.iter().any(|x| x.starts_with("./c/public.txt")), "the context's .dockerignore is not used: {l:#?}");
+    assert!(!l.iter().any(|x| x.contains("secret.txt") || x.contains("./c/build")), "{l:#?}");
+}

@@ -215,3 +215,34 @@ fn copy_follows_destination_symlinks_but_link_does_not() {
     assert!(l.contains(&"./srv/x f 644 0:0 2".to_string()), "COPY follows /opt -> /srv inside the image: {l:#?}");
     assert!(l.contains(&"./opt/y f 644 0:0 2".to_string()), "--link writes its own /opt: {l:#?}");
 }
+
+#[test]
+fn copy_and_mount_from_an_image() {
+    let (tmp, root, base) = setup("build-fromimg");
+    let ctx = tmp.path().join("ctx");
+    write_context(&ctx, &[("Dockerfile", &format!("FROM scratch\nCOPY --from={base} /bin/busybox /bin/busybox\nCOPY --from={base} /etc/passwd /etc/passwd\nRUN --mount=from={base},source=/etc,target=/img-etc [\"/bin/busybox\", \"cp\", \"/img-etc/group\", \"/group-copy\"]\n"))]);
+    let r = berth_build(tmp.path(), &["-t", "localhost/fromimg:1", ctx.to_str().unwrap()]);
+    built_id(&r);
+    let l = unpack_listing(&root, "localhost/fromimg:1", &tmp.path().join("un"));
+    assert!(l.iter().any(|x| x.starts_with("./bin/busybox f 755 0:0")), "{l:#?}");
+    assert_eq!(std::fs::read_to_string(tmp.path().join("un/group-copy")).unwrap(), "root:x:0:\nberth:x:1000:\nnogroup:x:65534:\n");
+}
+
+#[test]
+fn many_layers_fit_the_overlay_mount() {
+    let (tmp, root, base) = setup("build-layers");
+    let ctx = tmp.path().join("ctx");
+    // 80 layers on the base (store paths would overflow the one-page mount options).
+    let mut df = format!("FROM {base}\n");
+    for i in 0..80 {
+        df.push_str(&format!("WORKDIR /layers/d{i}\n"));
+    }
+    df.push_str("RUN ls /layers | wc -l > /count\n");
+    write_context(&ctx, &[("Dockerfile", &df)]);
+    let r = berth_build(tmp.path(), &["-t", "localhost/layers:1", ctx.to_str().unwrap()]);
+    built_id(&r);
+    let c = inspect(&root, "localhost/layers:1");
+    assert_eq!(c["Config"]["rootfs"]["diff_ids"].as_array().unwrap().len(), 82);
+    unpack_listing(&root, "localhost/layers:1", &tmp.path().join("un"));
+    assert_eq!(std::fs::read_to_string(tmp.path().join("un/count")).unwrap().trim(), "80");
+}

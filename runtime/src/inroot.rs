@@ -13,7 +13,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 /// A directory treated as `/` for every path resolved through it.
@@ -66,23 +66,42 @@ impl InRoot {
     }
 
     /// Create every missing directory of `path` with `mode` (like `mkdir -p`, symlinks on the
-    /// way resolved inside the root) and return an `O_PATH` fd of the last one.
+    /// way resolved inside the root, dangling ones by creating their target inside the root)
+    /// and return an `O_PATH` fd of the last one.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> io::Result<OwnedFd> {
-        let rel = relative(path);
+        let mut todo: std::collections::VecDeque<OsString> = relative(path).iter().map(|c| c.to_owned()).collect();
         let mut current = self.fd.try_clone()?;
         let mut walked = PathBuf::new();
-        for name in rel.iter() {
-            walked.push(name);
+        let mut links = 0;
+        while let Some(name) = todo.pop_front() {
+            walked.push(&name);
             match self.open_dir(&walked) {
                 Ok(fd) => current = fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    let c = cstring(name)?;
+                    let c = cstring(&name)?;
                     // SAFETY: valid dirfd and NUL-terminated name.
                     let r = unsafe { libc::mkdirat(current.as_raw_fd(), c.as_ptr(), mode) };
                     if r < 0 {
                         let err = io::Error::last_os_error();
                         if err.raw_os_error() != Some(libc::EEXIST) {
                             return Err(err);
+                        }
+                        // Exists but does not resolve: a dangling symlink. Create its target,
+                        // read as a path inside the root.
+                        if let Ok(target) = readlinkat(current.as_fd(), &c) {
+                            links += 1;
+                            if links > 40 {
+                                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                            }
+                            walked.pop();
+                            if target.is_absolute() {
+                                walked = PathBuf::new();
+                                current = self.fd.try_clone()?;
+                            }
+                            for comp in relative(&target).iter().rev() {
+                                todo.push_front(comp.to_owned());
+                            }
+                            continue;
                         }
                     }
                     // Re-resolve from the root: a racing symlink at this name stays confined.
@@ -147,6 +166,17 @@ pub fn proc_fd_path(fd: BorrowedFd<'_>) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+fn readlinkat(dir: BorrowedFd<'_>, name: &CString) -> io::Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is valid for its length.
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(OsString::from_vec(buf)))
+}
+
 fn cstring(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
@@ -190,6 +220,19 @@ mod tests {
         let fd = r.mkdir_all(Path::new("/up/up/a/b"), 0o755).unwrap();
         assert_eq!(real_path(&fd), root.join("a/b"));
         assert!(!top.join("a").exists());
+    }
+
+    #[test]
+    fn mkdir_all_creates_dangling_symlink_targets_inside() {
+        let top = tmp("dangling");
+        let root = top.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        symlink("/../../outside/x", root.join("abs")).unwrap();
+        symlink("../../rel-target", root.join("rel")).unwrap();
+        let r = InRoot::open(&root).unwrap();
+        assert_eq!(real_path(&r.mkdir_all(Path::new("/abs/y"), 0o755).unwrap()), root.join("outside/x/y"));
+        assert_eq!(real_path(&r.mkdir_all(Path::new("/rel"), 0o755).unwrap()), root.join("rel-target"));
+        assert!(!top.join("outside").exists() && !top.join("rel-target").exists());
     }
 
     #[test]

@@ -37,8 +37,10 @@ impl HostLsm {
     pub fn detect() -> Self {
         let apparmor = std::path::Path::new("/sys/kernel/security/apparmor").exists()
             && std::fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|b| b.first() == Some(&b'Y'));
+        // selinuxfs lives at /sys/fs/selinux; only when that directory exists is the (costly,
+        // on the hot path of every create) mount table worth a look.
         let selinuxfs = std::path::Path::new("/sys/fs/selinux/enforce").exists()
-            || std::fs::read_to_string("/proc/self/mountinfo")
+            || std::path::Path::new("/sys/fs/selinux").is_dir() && std::fs::read_to_string("/proc/self/mountinfo")
                 .is_ok_and(|m| m.lines().any(|l| l.split(" - ").nth(1).is_some_and(|t| t.starts_with("selinuxfs "))));
         let selinux = selinuxfs
             && std::fs::read("/proc/self/attr/current").is_ok_and(|c| {

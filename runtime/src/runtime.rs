@@ -111,6 +111,7 @@ impl Runtime {
             preserve_fds: opts.preserve_fds + listen_fds,
             listen_fds,
             use_fifo: !opts.start_now,
+            host_lsm: crate::lsm::HostLsm::detect(),
         };
         let plan = Plan::build(id, &b.path, &b.rootfs, &b.spec, popts)?;
         check_hooks(&plan)?;
@@ -570,10 +571,27 @@ impl Container {
         Ok(())
     }
 
+    /// Change resource limits; only what `res` sets changes (device rules too).
     pub fn update(&self, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
         let s = self.saved()?;
         let cg = s.cgroup.as_ref().ok_or_else(|| Error::State { id: self.id.clone(), reason: "no cgroup to update (cgroups are not available)".into() })?;
-        Ok(cg.apply(res)?)
+        Ok(cg.update(res)?)
+    }
+
+    /// The container's cgroup (None when it has none).
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.saved.as_ref().and_then(|s| s.cgroup.as_ref())
+    }
+
+    /// Resource statistics from the container's cgroup.
+    pub fn stats(&self) -> Result<crate::cgroups::stats::Stats> {
+        let cg = self.cgroup().ok_or_else(|| Error::State { id: self.id.clone(), reason: "no cgroup (no statistics)".into() })?;
+        Ok(cg.stats()?)
+    }
+
+    /// Is the init still running (not stopped)?
+    pub fn is_alive(&self) -> bool {
+        self.saved.as_ref().is_some_and(|s| alive(s.pid, s.start_time))
     }
 
     /// The raw config.json the container was created from.

@@ -135,7 +135,6 @@ pub fn serve(args: &Args) -> Result<(), String> {
     // CVE-2019-5736: the runtime code runs in this process, so its exe must be unwritable from
     // containers. Re-executes once through a read-only view when needed (fds are kept).
     berth_runtime::protect_exe().map_err(|e| format!("protect the shim binary: {e}"))?;
-    sys::disable_thp();
     sys::set_child_subreaper().map_err(|e| format!("become child subreaper: {e}"))?;
     // SAFETY: fd 3 was set up by `start`; checked to be a listening unix socket below.
     let listener = unsafe { UnixListener::from_raw_fd(LISTEN_FD) };
@@ -159,6 +158,18 @@ pub fn delete(args: &Args) -> Result<(), String> {
     let root = std::fs::read_to_string(bundle.join(service::ROOT_FILE))
         .map(PathBuf::from)
         .unwrap_or_else(|_| service::runtime_root("", &args.namespace));
+    // The dead server's socket, unless it still answers (a pod's shim serving other
+    // containers). From the bundle's address file, or recomputed: containerd may already have
+    // removed the bundle when a client's task delete raced this cleanup.
+    let mut sockets = vec![socket_path(&args.address, &args.namespace, &group_id(&bundle, &id))];
+    if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+        sockets.push(PathBuf::from(address.trim().trim_start_matches("unix://")));
+    }
+    for path in sockets {
+        if path.exists() && UnixStream::connect(&path).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
     let rt = berth_runtime::Runtime::new(&root);
     match rt.load(&id) {
         Ok(mut c) => {

@@ -1,8 +1,8 @@
 //! Publishing task events to containerd, in order: each event becomes a
 //! `containerd.services.events.ttrpc.v1.Events/Forward` request on one connection to
-//! containerd's ttrpc socket (`TTRPC_ADDRESS`). An event stays queued until containerd answers
-//! it, so a containerd restart loses nothing: the connection is re-made and the unanswered
-//! events are sent again, oldest first.
+//! containerd's ttrpc socket (`TTRPC_ADDRESS`), the next one sent only once containerd has
+//! answered the previous. An event stays queued until answered, so a containerd restart loses
+//! nothing: the connection is re-made and the unanswered events are sent again, oldest first.
 
 use berth_proto::events::{Envelope, ForwardRequest};
 use berth_proto::frame::{self, TYPE_REQUEST, TYPE_RESPONSE};
@@ -125,20 +125,19 @@ impl Publisher {
         self.retry_at = Some(Instant::now() + Duration::from_millis(200));
     }
 
-    /// Send every queued event not sent on this connection yet (blocking writes of small frames,
-    /// bounded by the write timeout).
+    /// Send the oldest queued event unless one is awaiting containerd's answer. One at a time:
+    /// containerd handles each ttrpc request in its own goroutine, so pipelined events could be
+    /// published out of order (an exit before its start). A blocking write of a small frame,
+    /// bounded by the write timeout.
     pub fn send(&mut self) {
-        if !self.connect() {
+        if self.queue.front().is_none_or(|p| p.sent) || !self.connect() {
             return;
         }
         let mut err = None;
-        if let Some(c) = self.conn.as_mut() {
-            for p in self.queue.iter_mut().filter(|p| !p.sent) {
-                if let Err(e) = c.write_all(&p.frame) {
-                    err = Some(e);
-                    break;
-                }
-                p.sent = true;
+        if let (Some(c), Some(p)) = (self.conn.as_mut(), self.queue.front_mut()) {
+            match c.write_all(&p.frame) {
+                Ok(()) => p.sent = true,
+                Err(e) => err = Some(e),
             }
         }
         if let Some(e) = err {
@@ -172,6 +171,7 @@ impl Publisher {
         if let Some(e) = lost {
             self.drop_conn(&e);
         }
+        self.send();
     }
 
     fn retire_answered(&mut self) {

@@ -243,7 +243,7 @@ fn spawn_logger(path: &str, args: &[String], id: &str, ns: &str) -> Result<(Owne
             // Move the three fds out of the 3..5 range first, then into place.
             let mut tmp = [0; 3];
             for (i, fd) in fds.iter().enumerate() {
-                tmp[i] = libc::fcntl(*fd, libc::F_DUPFD, 10);
+                tmp[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);
                 if tmp[i] < 0 {
                     return Err(std::io::Error::last_os_error());
                 }

@@ -42,8 +42,53 @@ pub fn parse_options(options: &[String]) -> (libc::c_ulong, String) {
     (flags, data.join(","))
 }
 
+/// Page size minus the NUL: the longest data string mount(2) takes.
+const MAX_DATA: usize = 4095;
+
+/// An overlay of many layers can exceed the mount data limit. Like containerd's own shims, make
+/// the lowerdirs relative to their longest common parent directory and mount from there.
+/// Returns (the directory to mount from, the shortened data), or None when not needed.
+pub fn compact_overlay(data: &str) -> Option<(String, String)> {
+    if data.len() <= MAX_DATA {
+        return None;
+    }
+    let opts: Vec<&str> = data.split(',').collect();
+    let lower = opts.iter().find_map(|o| o.strip_prefix("lowerdir="))?;
+    let dirs: Vec<&str> = lower.split(':').collect();
+    let mut common: &str = dirs[0];
+    for d in &dirs[1..] {
+        while !(d.starts_with(common) && (d.len() == common.len() || d.as_bytes()[common.len()] == b'/' || common.ends_with('/'))) {
+            common = match common.rfind('/') {
+                Some(0) => "/",
+                Some(i) => &common[..i],
+                None => return None,
+            };
+        }
+    }
+    if common == "/" || common.is_empty() {
+        return None;
+    }
+    let rel: Vec<&str> = dirs.iter().map(|d| d[common.len()..].trim_start_matches('/')).collect();
+    let new: Vec<String> = opts
+        .iter()
+        .map(|o| if o.starts_with("lowerdir=") { format!("lowerdir={}", rel.join(":")) } else { (*o).to_owned() })
+        .collect();
+    Some((common.to_owned(), new.join(",")))
+}
+
 fn mount_one(m: &Mount, target: &Path) -> std::io::Result<()> {
     let (flags, data) = parse_options(&m.options);
+    if m.type_ == "overlay" {
+        if let Some((dir, short)) = compact_overlay(&data) {
+            // Single-threaded: changing our cwd for the call is safe; put it back after.
+            let cwd = std::env::current_dir()?;
+            std::env::set_current_dir(&dir)?;
+            let target = if target.is_absolute() { target.to_path_buf() } else { cwd.join(target) };
+            let r = sys::mount(&m.source, &target, "overlay", flags, &short);
+            std::env::set_current_dir(&cwd)?;
+            return r;
+        }
+    }
     let fstype = if m.type_ == "bind" || m.type_ == "rbind" { "none" } else { m.type_.as_str() };
     let flags = if m.type_ == "rbind" { flags | libc::MS_BIND | libc::MS_REC } else if m.type_ == "bind" { flags | libc::MS_BIND } else { flags };
     sys::mount(&m.source, target, fstype, flags, &data)?;
@@ -100,6 +145,20 @@ mod tests {
         let (f, d) = parse_options(&opts(&["index=off", "workdir=/w", "upperdir=/u", "lowerdir=/l1:/l2"]));
         assert_eq!(f, 0);
         assert_eq!(d, "index=off,workdir=/w,upperdir=/u,lowerdir=/l1:/l2");
+    }
+
+    #[test]
+    fn long_overlay_lowerdirs_are_made_relative() {
+        let base = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
+        let lowers: Vec<String> = (1..200).map(|i| format!("{base}/{i}/fs")).collect();
+        let data = format!("index=off,workdir={base}/300/work,upperdir={base}/300/fs,lowerdir={}", lowers.join(":"));
+        assert!(data.len() > MAX_DATA);
+        let (dir, short) = compact_overlay(&data).unwrap();
+        assert_eq!(dir, base);
+        assert!(short.len() <= MAX_DATA, "{}", short.len());
+        assert!(short.contains("lowerdir=1/fs:2/fs:3/fs"));
+        assert!(short.contains(&format!("upperdir={base}/300/fs")));
+        assert_eq!(compact_overlay("lowerdir=/a:/b"), None);
     }
 
     #[test]

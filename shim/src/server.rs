@@ -28,6 +28,8 @@ const K_STDIN_PIPE: u64 = 6 << 32;
 const KIND_MASK: u64 = 0xffff_ffff << 32;
 
 const IN: u32 = libc::EPOLLIN as u32;
+/// Idle time after the last request before the shim trims its mappings (see sys::trim_file_mappings).
+const TRIM_IDLE_MS: u64 = 50;
 const OUT: u32 = libc::EPOLLOUT as u32;
 
 pub struct Server {
@@ -41,6 +43,8 @@ pub struct Server {
     svc: Service,
     /// fd -> (token, events) currently registered for stdio/OOM/events fds.
     registered: HashMap<RawFd, (u64, u32)>,
+    /// When to trim the file mappings (work touched code; trimmed once the loop is idle).
+    trim_at: Option<std::time::Instant>,
 }
 
 impl Server {
@@ -50,13 +54,22 @@ impl Server {
         listener.set_nonblocking(true)?;
         epoll.add(listener.as_raw_fd(), IN, T_LISTENER)?;
         epoll.add(sigfd.as_raw_fd(), IN, T_SIGNAL)?;
-        Ok(Server { epoll, listener, socket_path, sigfd, conns: HashMap::new(), conn_events: HashMap::new(), next_conn: 1, svc, registered: HashMap::new() })
+        Ok(Server { epoll, listener, socket_path, sigfd, conns: HashMap::new(), conn_events: HashMap::new(), next_conn: 1, svc, registered: HashMap::new(), trim_at: Some(std::time::Instant::now()) })
     }
 
     pub fn run(mut self) -> std::io::Result<()> {
         let mut evs = Vec::with_capacity(32);
         loop {
-            let timeout = if self.svc.publisher.wants_retry() && self.svc.publisher.fd().is_none() { 200 } else { -1 };
+            let mut timeout = if self.svc.publisher.wants_retry() && self.svc.publisher.fd().is_none() { 200 } else { -1 };
+            if let Some(at) = self.trim_at {
+                let left = at.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+                if left == 0 {
+                    sys::trim_file_mappings();
+                    self.trim_at = None;
+                } else if timeout < 0 || left < timeout {
+                    timeout = left;
+                }
+            }
             self.epoll.wait(&mut evs, timeout)?;
             for &(token, events) in &evs {
                 self.on_event(token, events);
@@ -127,6 +140,8 @@ impl Server {
         if events & (IN | libc::EPOLLHUP as u32 | libc::EPOLLRDHUP as u32 | libc::EPOLLERR as u32) != 0 {
             let reqs = conn.read_requests();
             for r in reqs {
+                // once requests stop coming for a moment, drop the code they paged in
+                self.trim_at = Some(std::time::Instant::now() + std::time::Duration::from_millis(TRIM_IDLE_MS));
                 let result = if r.request.service != TASK_SERVICE {
                     Some(Err(RpcError::new(code::UNIMPLEMENTED, format!("service {} is not served by this shim", r.request.service))))
                 } else {

@@ -135,11 +135,6 @@ pub fn set_child_subreaper() -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(|_| ())
 }
 
-/// Transparent huge pages would round the shim's few small heap and stack areas up to 2 MiB.
-pub fn disable_thp() {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-}
 
 pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: fcntl on a caller-owned fd.
@@ -228,4 +223,47 @@ pub fn reap_pid(pid: i32) -> Option<u32> {
     } else {
         255
     })
+}
+
+/// Drop our page-table entries for clean, read-only, file-backed mappings (the shim's own code
+/// and the shared libraries'): the kernel maps whole 64 KiB fault-around windows and readahead
+/// of a binary that mostly sleeps, and they would stay counted in its RSS. Pages are re-faulted
+/// from the page cache when next used. Mappings holding anonymous (copy-on-write) pages, such
+/// as RELRO, are left alone: dropping those would lose their contents.
+pub fn trim_file_mappings() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
+    let mut current: Option<(usize, usize)> = None;
+    let mut eligible = false;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            let perms = f.next().unwrap_or("");
+            let path = f.nth(3).unwrap_or("");
+            current = match (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                (Ok(s), Ok(e)) => Some((s, e)),
+                _ => None,
+            };
+            eligible = !perms.contains('w') && perms.ends_with('p') && path.starts_with('/');
+            if perms.starts_with("rw") && perms.ends_with('p') {
+                if let Some((s, e)) = current {
+                    // No transparent huge pages for the shim's own heap, stack and data: one
+                    // would round a few KiB of use up to 2 MiB. (Not prctl(PR_SET_THP_DISABLE):
+                    // that flag is inherited across fork and exec, i.e. by the containers.)
+                    // SAFETY: advice on a mapping of our own process; contents are unaffected.
+                    unsafe { libc::madvise(s as *mut libc::c_void, e - s, libc::MADV_NOHUGEPAGE) };
+                }
+            }
+        } else if first == "Anonymous:" {
+            let anon: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+            if let (true, 0, Some((s, e))) = (eligible, anon, current) {
+                // SAFETY: a private, read-only, file-backed mapping of our own process with no
+                // anonymous pages: dropping its PTEs loses nothing (they re-fault from the file).
+                unsafe { libc::madvise(s as *mut libc::c_void, e - s, libc::MADV_DONTNEED) };
+            }
+        }
+    }
+    drop(smaps);
+    // SAFETY: returns free heap memory to the kernel; no other thread exists.
+    unsafe { libc::malloc_trim(0) };
 }

@@ -75,7 +75,14 @@ pub struct Context {
     root: PathBuf,
     inroot: InRoot,
     pub ignore: Ignore,
+    /// Content digests of files already hashed, by what `fstat` says about them.
+    hashes: std::sync::Mutex<HashCache>,
 }
+
+/// (dev, ino, size, mtime ns, ctime ns) -> sha256. A file whose inode, size and change
+/// time are unchanged is not read again (ctime moves on any write, even one that restores
+/// the mtime).
+pub type HashCache = std::collections::HashMap<(u64, u64, u64, i128, i128), [u8; 32]>;
 
 impl Context {
     /// Open `dir` as the context; `.dockerignore` is `<dockerfile>.dockerignore` next to the
@@ -102,7 +109,7 @@ impl Context {
             Some(t) => Ignore::parse(&t)?,
             None => Ignore::default(),
         };
-        Ok(Context { root: dir.to_path_buf(), inroot, ignore })
+        Ok(Context { root: dir.to_path_buf(), inroot, ignore, hashes: Default::default() })
     }
 
     /// Open a tree that is not a build context: another stage's root, a RUN's upper
@@ -110,7 +117,7 @@ impl Context {
     pub fn open_plain(dir: &Path) -> Result<Self, ContextError> {
         let d = dir.display().to_string();
         let inroot = InRoot::open(dir).map_err(io_err(&d))?;
-        Ok(Context { root: dir.to_path_buf(), inroot, ignore: Ignore::default() })
+        Ok(Context { root: dir.to_path_buf(), inroot, ignore: Ignore::default(), hashes: Default::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -256,6 +263,37 @@ impl Context {
     /// sha256 of a context file's content.
     pub fn hash_file(&self, ctx_path: &str, follow: bool) -> Result<[u8; 32], ContextError> {
         let mut f = if follow { self.open_source(ctx_path)? } else { self.open_file(ctx_path)? };
+        let st = fstat(&OwnedFd::from(f.try_clone().map_err(io_err(ctx_path))?)).map_err(io_err(ctx_path))?;
+        let key = (
+            st.st_dev,
+            st.st_ino,
+            st.st_size as u64,
+            i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
+            i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec),
+        );
+        if let Some(d) = self.hashes.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return Ok(d);
+        }
+        let digest = Self::hash_reader(&mut f, ctx_path)?;
+        if let Ok(mut m) = self.hashes.lock() {
+            m.insert(key, digest);
+        }
+        Ok(digest)
+    }
+
+    /// Seed the digest cache (from a previous build).
+    pub fn load_hashes(&self, entries: HashCache) {
+        if let Ok(mut m) = self.hashes.lock() {
+            m.extend(entries);
+        }
+    }
+
+    /// The digest cache, to keep for the next build.
+    pub fn hashes(&self) -> HashCache {
+        self.hashes.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    fn hash_reader(f: &mut File, ctx_path: &str) -> Result<[u8; 32], ContextError> {
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {

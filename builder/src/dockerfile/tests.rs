@@ -274,3 +274,50 @@ fn durations_like_go() {
     assert!(parse_go_duration("5x").is_err());
     assert!(parse_go_duration("s").is_err());
 }
+
+/// Arbitrary and mutated Dockerfiles never panic the front end (a cheap, deterministic
+/// stand-in for the cargo-fuzz target that runs in every test run).
+#[test]
+fn hostile_input_does_not_panic() {
+    use crate::dispatch::{global_args, BuildInputs, StageState};
+    let seeds = [
+        "# escape=`\nFROM a AS b\nRUN <<-'E' x\n\tE\nCOPY --from=b [\"a\", \"b\"] c/\nENV A=\"${B:-$C}\" D=${E#*}\n",
+        "ARG X=${Y:?err}\nFROM $X\nHEALTHCHECK --interval=1h2m CMD [\"a\"]\nONBUILD COPY <<EOF /x\n$Y\nEOF\n",
+        "FROM scratch\nRUN --mount=type=cache,target=/c,sharing=locked,mode=0755 \\\n  echo ${A//x/y} ${A/#/z}\nEXPOSE 1-99/udp\n",
+        "FROM a\nLABEL \"a\\\"b\"=c\nSHELL [\"x\"]\nCMD a\nENTRYPOINT []\nVOLUME [\"\"]\nUSER ${U:+x}:${G-y}\n",
+    ];
+    let alphabet: Vec<char> = "\\`$#{}[]\"' \t\n:-+?%/=<>AZaz09,.\u{e9}\u{1f600}\r".chars().collect();
+    let mut state: u64 = 0x9e3779b97f4a7c15;
+    let mut rnd = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let inputs = BuildInputs { build_args: Default::default(), build_platform: "linux/amd64".into(), target_platform: "linux/amd64".into() };
+    for i in 0..3000 {
+        let mut s: Vec<char> = seeds[i % seeds.len()].chars().collect();
+        for _ in 0..(rnd() % 8) {
+            let pos = (rnd() as usize) % (s.len() + 1);
+            match rnd() % 3 {
+                0 => s.insert(pos, alphabet[(rnd() as usize) % alphabet.len()]),
+                1 if pos < s.len() => {
+                    s.remove(pos);
+                }
+                _ if pos < s.len() => s[pos] = alphabet[(rnd() as usize) % alphabet.len()],
+                _ => {}
+            }
+        }
+        let text: String = s.into_iter().collect();
+        let Ok(df) = parse(&text) else { continue };
+        let meta: Vec<_> = df.meta_args.iter().map(|m| m.inner.clone()).collect();
+        let Ok(g) = global_args(&meta, &inputs, df.escape) else { continue };
+        let _ = crate::graph::plan(&df, &g, None);
+        for st in &df.stages {
+            let mut state = StageState::new(None, df.escape);
+            for ins in &st.instructions {
+                let _ = state.dispatch(&ins.inner, &inputs, &g);
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! store (blob + snapshot), the image is written with `put_image`, tagged, exported or
 //! pushed. All mounts live in a private mount namespace and die with the process.
 
+pub mod helper;
 pub mod progress;
 pub mod records;
 pub mod rootfs;
@@ -48,6 +49,9 @@ pub(crate) struct Exec<'a> {
     pub results: Vec<Option<StageResult>>,
     pub context: crate::context::Context,
     pub compression: LayerCompression,
+    /// The single-threaded process RUN containers are created from (unless an external
+    /// runtime was asked for with `$BERTH_BUILD_RUNTIME`).
+    pub helper: Option<&'static helper::Helper>,
 }
 
 /// `SOURCE_DATE_EPOCH` from the environment or the build args.
@@ -94,19 +98,34 @@ pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
     let tmp_dir = store.root().join("build-tmp").join(format!("{}-{}", std::process::id(), now_secs()));
     std::fs::create_dir_all(&tmp_dir).with_context(|| format!("creating {}", tmp_dir.display()))?;
     let tmp = TempDir(tmp_dir);
+    // Before any thread exists: the runtime library forks containers from this helper.
+    let helper = match std::env::var_os("BERTH_BUILD_RUNTIME") {
+        Some(_) => None,
+        None => {
+            let state = tmp.0.join("runtime-state");
+            std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+            Some(&*Box::leak(Box::new(helper::Helper::spawn(&state).context("starting the runtime helper process")?)))
+        }
+    };
     let context = crate::context::Context::open(&opts.context, Some(&opts.dockerfile)).map_err(|e| anyhow::anyhow!("build context {}: {e}", opts.context.display()))?;
+    context.load_hashes(records.context_hashes(&opts.context));
     let times = Times { now: now_secs(), epoch: source_date_epoch(opts)? };
     let mut ex = Exec {
         opts,
         plan: &plan,
         store,
         records,
-        report: progress::Reporter::new(false),
+        report: progress::Reporter::with_mode(match opts.progress {
+            crate::options::Progress::Tty => true,
+            crate::options::Progress::Plain => false,
+            crate::options::Progress::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }),
         times,
         tmp,
         results: vec![None; plan.dockerfile.stages.len()],
         context,
         compression: LayerCompression::Gzip,
+        helper,
     };
     let name = crate::cli::build::display_name(opts);
     // Stages that do not depend on each other run side by side, one thread each. (RUN goes
@@ -130,6 +149,7 @@ pub fn build(opts: &BuildOptions, plan: BuildPlan) -> Result<()> {
         }
     }
     let target = ex.results[plan.graph.target].take().expect("target stage was built");
+    let _ = ex.records.put_context_hashes(&opts.context, &ex.context.hashes());
     ex.finish(target)
 }
 

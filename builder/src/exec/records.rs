@@ -75,6 +75,35 @@ impl Records {
         self.put("layer", key, r)
     }
 
+    /// Content digests of a context's files from earlier builds (see `Context::hash_file`).
+    pub fn context_hashes(&self, context: &std::path::Path) -> crate::context::HashCache {
+        let Ok(b) = std::fs::read(self.hashes_path(context)) else { return Default::default() };
+        let list: Vec<((u64, u64, u64, i128, i128), String)> = serde_json::from_slice(&b).unwrap_or_default();
+        list.into_iter()
+            .filter_map(|(k, hex)| {
+                let mut d = [0u8; 32];
+                for (i, c) in hex.as_bytes().chunks(2).enumerate().take(32) {
+                    d[i] = u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok()?;
+                }
+                (hex.len() == 64).then_some((k, d))
+            })
+            .collect()
+    }
+
+    pub fn put_context_hashes(&self, context: &std::path::Path, h: &crate::context::HashCache) -> std::io::Result<()> {
+        let list: Vec<(&(u64, u64, u64, i128, i128), String)> = h.iter().map(|(k, d)| (k, crate::cache::hex(d))).collect();
+        let p = self.hashes_path(context);
+        let tmp = p.with_extension(format!("tmp-{}", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec(&list).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, p)
+    }
+
+    fn hashes_path(&self, context: &std::path::Path) -> PathBuf {
+        let abs = std::fs::canonicalize(context).unwrap_or_else(|_| context.to_path_buf());
+        let name = crate::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(abs.as_os_str().as_encoded_bytes()));
+        self.dir.join(format!("context-{name}.json"))
+    }
+
     pub fn image(&self, key: &Key) -> Option<ImageRecord> {
         self.get("image", key)
     }

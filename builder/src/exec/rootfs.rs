@@ -35,7 +35,7 @@ impl Merged {
             [one] => Ok(Some(Merged { path: one.clone(), mounted: false })),
             _ => {
                 std::fs::create_dir_all(target)?;
-                let lower: Vec<String> = layers.iter().rev().map(|p| escape(&p.to_string_lossy())).collect();
+                let (_fds, lower) = short_paths(layers)?;
                 let opts = format!("lowerdir={},redirect_dir=off,metacopy=off", lower.join(":"));
                 mount_overlay(target, &opts)?;
                 Ok(Some(Merged { path: target.to_path_buf(), mounted: true }))
@@ -49,7 +49,7 @@ impl Merged {
         for d in [fallback_lower, upper, work, target] {
             std::fs::create_dir_all(d)?;
         }
-        let mut lower: Vec<String> = layers.iter().rev().map(|p| escape(&p.to_string_lossy())).collect();
+        let (_fds, mut lower) = short_paths(layers)?;
         if lower.is_empty() {
             lower.push(escape(&fallback_lower.to_string_lossy()));
         }
@@ -77,6 +77,22 @@ impl Drop for Merged {
             }
         }
     }
+}
+
+/// The layers (top first) as `/proc/self/fd/N` of O_PATH fds: mount options are limited to
+/// a page, and store paths would cap an image at a few dozen layers. The fds must stay open
+/// until the mount is made.
+fn short_paths(layers: &[PathBuf]) -> io::Result<(Vec<std::fs::File>, Vec<String>)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut fds = Vec::new();
+    let mut paths = Vec::new();
+    for p in layers.iter().rev() {
+        let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY).open(p)?;
+        paths.push(format!("/proc/self/fd/{}", f.as_raw_fd()));
+        fds.push(f);
+    }
+    Ok((fds, paths))
 }
 
 /// Overlay option values treat `:` and `,` specially.

@@ -66,10 +66,17 @@ impl Runner for CliRunner {
     }
 }
 
-/// The runtime RUN uses: `$BERTH_BUILD_RUNTIME`, else runc from the PATH.
+/// The runtime RUN uses: `$BERTH_BUILD_RUNTIME`, else berth's `berth` installed next to
+/// this binary, else runc from the PATH.
 pub fn default_runner(state: PathBuf) -> Result<CliRunner, String> {
     if let Some(b) = std::env::var_os("BERTH_BUILD_RUNTIME") {
         return Ok(CliRunner { binary: PathBuf::from(b), state });
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        let berth = dir.join("berth");
+        if berth.is_file() {
+            return Ok(CliRunner { binary: berth, state });
+        }
     }
     for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/bin", "/sbin"]) {
         let p = Path::new(dir).join("runc");
@@ -77,7 +84,7 @@ pub fn default_runner(state: PathBuf) -> Result<CliRunner, String> {
             return Ok(CliRunner { binary: p, state });
         }
     }
-    Err("RUN needs an OCI runtime: set BERTH_BUILD_RUNTIME".into())
+    Err("RUN needs an OCI runtime: install berth next to berth-build, or set BERTH_BUILD_RUNTIME".into())
 }
 
 /// A mount set up for one RUN (source on the host, target in the container).

@@ -26,7 +26,7 @@ pub(crate) struct RunOutput {
 
 impl Exec<'_> {
     /// The stage (or image) a `from=` names, built.
-    fn from_result(&self, from: &str, stage_index: usize) -> Result<StageResult, String> {
+    fn result_of_from(&self, from: &str, stage_index: usize) -> Result<StageResult, String> {
         let f = crate::dockerfile::shell::Lex::new(self.plan.dockerfile.escape).process_word(from, &self.plan.globals).map_err(|e| e.0)?;
         match find_stage(&self.plan.dockerfile, &f, stage_index, true)? {
             Some(s) => self.results[s].clone().ok_or_else(|| format!("stage {f} was not built")),
@@ -47,7 +47,7 @@ impl Exec<'_> {
             }
             match &m.from {
                 Some(f) => {
-                    let r = self.from_result(f, stage_index)?;
+                    let r = self.result_of_from(f, stage_index)?;
                     h.record(&[b"from", f.as_bytes(), r.key.0.as_bytes()]);
                 }
                 None => {
@@ -124,7 +124,7 @@ impl Exec<'_> {
                     let (tree_root, guard) = match &m.from {
                         None => (self.context.root().to_path_buf(), None),
                         Some(f) => {
-                            let r = self.from_result(f, stage_index)?;
+                            let r = self.result_of_from(f, stage_index)?;
                             let target_dir = base.join(format!("from-{i}"));
                             match Merged::new(&r.dirs, &target_dir).map_err(io)? {
                                 Some(g) => (g.path().to_path_buf(), Some(g)),
@@ -188,13 +188,15 @@ impl Exec<'_> {
 
         let state = self.tmp.0.join("runtime-state");
         std::fs::create_dir_all(&state).map_err(io)?;
-        let runner = run::default_runner(state)?;
         let (reader, writer) = run::pipe().map_err(io)?;
         let writer2 = writer.try_clone().map_err(io)?;
         let id = format!("berth-build-{}-{n}", std::process::id());
         let code = std::thread::scope(|s| {
             let t = s.spawn(|| run::drain(reader, |l| out.output(l)));
-            let code = runner.run(&id, &bundle, writer, writer2);
+            let code = match self.helper {
+                Some(h) => h.run(&id, &bundle, writer, writer2),
+                None => run::default_runner(state).map_err(std::io::Error::other).and_then(|r| r.run(&id, &bundle, writer, writer2)),
+            };
             let _ = t.join();
             code
         })

@@ -93,7 +93,8 @@ impl Exec<'_> {
             }
         }
         let platform = platform.map(berth_store::Platform::parse).transpose().map_err(|e| e.to_string())?;
-        let o = berth_store::registry::PullOptions { registry: berth_store::registry::RegistryOptions { insecure: self.opts.insecure, ..Default::default() }, platform, unpack: false };
+        // Unpacked while pulling: every base layer is needed as a snapshot right away.
+        let o = berth_store::registry::PullOptions { registry: berth_store::registry::RegistryOptions { insecure: self.opts.insecure, ..Default::default() }, platform, unpack: true };
         self.store.pull(reference, &o, &berth_store::NoProgress).map_err(|e| format!("pulling {reference}: {e}"))
     }
 

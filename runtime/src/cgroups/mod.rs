@@ -277,12 +277,9 @@ impl Cgroup {
         for d in &self.v1 {
             let first_new = created.len();
             mkdir_p(&d.path, created)?;
-            if d.controllers.split(',').any(|c| c == "cpuset") {
-                // A new v1 cpuset is empty, and no task can join an empty cpuset: give each
-                // level we made its parent's cpus and mems.
-                for dir in &created[first_new..] {
-                    v1::inherit_cpuset(dir)?;
-                }
+            if created.len() > first_new && d.controllers.split(',').any(|c| c == "cpuset") {
+                // A new v1 cpuset is empty, and no task can join an empty cpuset.
+                v1::inherit_cpuset(&d.path)?;
             }
         }
         if let Some(u) = &self.unified {

@@ -237,15 +237,22 @@ fn blkio(b: &LinuxBlockIo, p: &mut Plan) -> Result<(), Error> {
 }
 
 /// Give a v1 cpuset cgroup we just made its parent's cpus and mems (it starts empty, and an
-/// empty cpuset takes no tasks). Parents are handled before their children.
-pub fn inherit_cpuset(dir: &Path) -> Result<(), Error> {
-    let Some(parent) = dir.parent() else { return Ok(()) };
-    for file in ["cpuset.cpus", "cpuset.mems"] {
-        let theirs = fs::read(parent, file)?;
-        let v = theirs.trim();
-        if !v.is_empty() {
-            fs::write(dir, file, v)?;
-        }
+/// empty cpuset takes no tasks). An empty parent — one someone else made with mkdir — is
+/// filled from its own parent first, up to the first ancestor that has values (runc does the
+/// same). Returns the (cpus, mems) now in `dir`.
+pub fn inherit_cpuset(dir: &Path) -> Result<(String, String), Error> {
+    let cpus = fs::read(dir, "cpuset.cpus")?.trim().to_string();
+    let mems = fs::read(dir, "cpuset.mems")?.trim().to_string();
+    if !cpus.is_empty() && !mems.is_empty() {
+        return Ok((cpus, mems));
     }
-    Ok(())
+    let Some(parent) = dir.parent().filter(|p| p.join("cpuset.cpus").exists()) else { return Ok((cpus, mems)) };
+    let (pc, pm) = inherit_cpuset(parent)?;
+    if cpus.is_empty() && !pc.is_empty() {
+        fs::write(dir, "cpuset.cpus", &pc)?;
+    }
+    if mems.is_empty() && !pm.is_empty() {
+        fs::write(dir, "cpuset.mems", &pm)?;
+    }
+    Ok((if cpus.is_empty() { pc } else { cpus }, if mems.is_empty() { pm } else { mems }))
 }

@@ -13,7 +13,7 @@ pub fn main(argv: &[String]) -> Result<i32> {
         "nosuid", "nosymfollow", "private", "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec",
         "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro",
         "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable",
-        "rw", "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync", "unbindable",
+        "rw", "shared", "silent", "idmap", "ridmap", "slave", "strictatime", "suid", "symfollow", "sync", "unbindable",
     ];
     let v = json!({
         "ociVersionMin": "1.0.0",
@@ -23,12 +23,12 @@ pub fn main(argv: &[String]) -> Result<i32> {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": NAMES.to_vec(),
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
+            "seccomp": berth_runtime::seccomp::features::seccomp(),
+            "apparmor": berth_runtime::lsm::apparmor_features(),
+            "selinux": berth_runtime::lsm::selinux_features(),
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",

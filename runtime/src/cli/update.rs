@@ -1,8 +1,10 @@
-//! `berth update [--resources FILE|-] [runc's resource flags] ID`
+//! `berth update [--resources FILE|-] [runc's resource flags] ID`: runc's flags, mapped to
+//! `linux.resources` by the cgroups library; only what is given changes.
 
 use super::args::{opt, Flag};
 use super::Globals;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
+use berth_runtime::cgroups::update::{resources_from_flags, UpdateFlags};
 use std::io::Read;
 
 const FLAGS: &[Flag] = &[
@@ -10,7 +12,7 @@ const FLAGS: &[Flag] = &[
     opt(&["blkio-weight"]),
     opt(&["cpu-period"]),
     opt(&["cpu-quota"]),
-    opt(&["cpu-share"]),
+    opt(&["cpu-share", "cpu-shares"]),
     opt(&["cpu-rt-period"]),
     opt(&["cpu-rt-runtime"]),
     opt(&["cpuset-cpus"]),
@@ -18,6 +20,8 @@ const FLAGS: &[Flag] = &[
     opt(&["memory"]),
     opt(&["memory-reservation"]),
     opt(&["memory-swap"]),
+    opt(&["kernel-memory"]),
+    opt(&["kernel-memory-tcp"]),
     opt(&["pids-limit"]),
     opt(&["l3-cache-schema"]),
     opt(&["mem-bw-schema"]),
@@ -26,35 +30,41 @@ const FLAGS: &[Flag] = &[
 pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
     let a = super::args::parse("update", argv, FLAGS, None)?;
     let id = a.id("update")?;
-    let c = g.runtime().load(id)?;
-    let res: oci_spec::runtime::LinuxResources = match a.get("resources") {
+    super::no_more("update", &a, 1)?;
+    if a.flags.is_empty() {
+        bail!("update: nothing to update (give --resources or a resource flag)");
+    }
+    let resources_json = match a.get("resources") {
         Some("-") => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            serde_json::from_str(&s).map_err(|e| anyhow!("update: resources from stdin: {e}"))?
+            std::io::stdin().read_to_string(&mut s).context("update: read resources from stdin")?;
+            Some(s)
         }
-        Some(f) => serde_json::from_slice(&std::fs::read(f).with_context(|| f.to_owned())?).map_err(|e| anyhow!("update: {f}: {e}"))?,
-        None => {
-            if a.flags.is_empty() {
-                bail!("update: nothing to update (give --resources or a resource flag)");
-            }
-            let mut v = serde_json::json!({});
-            let num = |k: &str| -> Result<Option<i64>> { a.get(k).map(|s| s.parse::<i64>().map_err(|_| anyhow!("update: --{k} {s:?}: not a number"))).transpose() };
-            if let Some(m) = num("memory")? { v["memory"]["limit"] = m.into(); }
-            if let Some(m) = num("memory-reservation")? { v["memory"]["reservation"] = m.into(); }
-            if let Some(m) = num("memory-swap")? { v["memory"]["swap"] = m.into(); }
-            if let Some(m) = num("cpu-quota")? { v["cpu"]["quota"] = m.into(); }
-            if let Some(m) = num("cpu-period")? { v["cpu"]["period"] = m.into(); }
-            if let Some(m) = num("cpu-share")? { v["cpu"]["shares"] = m.into(); }
-            if let Some(m) = num("cpu-rt-period")? { v["cpu"]["realtimePeriod"] = m.into(); }
-            if let Some(m) = num("cpu-rt-runtime")? { v["cpu"]["realtimeRuntime"] = m.into(); }
-            if let Some(s) = a.get("cpuset-cpus") { v["cpu"]["cpus"] = s.into(); }
-            if let Some(s) = a.get("cpuset-mems") { v["cpu"]["mems"] = s.into(); }
-            if let Some(m) = num("pids-limit")? { v["pids"]["limit"] = m.into(); }
-            if let Some(m) = num("blkio-weight")? { v["blockIO"]["weight"] = m.into(); }
-            serde_json::from_value(v)?
-        }
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("update: read resources file {f}"))?),
+        None => None,
     };
+    let s = |k: &str| a.get(k).map(str::to_owned);
+    let flags = UpdateFlags {
+        resources_json,
+        blkio_weight: s("blkio-weight"),
+        cpu_period: s("cpu-period"),
+        cpu_quota: s("cpu-quota"),
+        cpu_shares: s("cpu-share"),
+        cpu_rt_period: s("cpu-rt-period"),
+        cpu_rt_runtime: s("cpu-rt-runtime"),
+        cpuset_cpus: s("cpuset-cpus"),
+        cpuset_mems: s("cpuset-mems"),
+        memory: s("memory"),
+        memory_reservation: s("memory-reservation"),
+        memory_swap: s("memory-swap"),
+        kernel_memory: s("kernel-memory"),
+        kernel_memory_tcp: s("kernel-memory-tcp"),
+        pids_limit: s("pids-limit"),
+        l3_cache_schema: s("l3-cache-schema"),
+        mem_bw_schema: s("mem-bw-schema"),
+    };
+    let res = resources_from_flags(&flags).with_context(|| format!("update: container {id:?}"))?;
+    let c = g.runtime().load(id)?;
     c.update(&res)?;
     Ok(0)
 }

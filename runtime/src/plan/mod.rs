@@ -26,6 +26,8 @@ pub struct PlanOptions {
     pub listen_fds: u32,
     /// Create/run: the user process waits for `start` on the exec fifo (false for `run`).
     pub use_fifo: bool,
+    /// Which LSMs the host has (detected by the caller; the plan stays pure).
+    pub host_lsm: crate::lsm::HostLsm,
 }
 
 #[derive(Debug, Clone)]
@@ -50,8 +52,8 @@ pub struct Plan {
     pub sysctl: Vec<(PathBuf, String)>,
     pub process: ProcessPlan,
     pub seccomp: Option<SeccompFilter>,
-    /// `linux.seccomp.listenerPath`: where the notify listener fd goes.
-    pub seccomp_listener: Option<PathBuf>,
+    /// AppArmor / SELinux to apply (what the host supports, as runc decides).
+    pub lsm: crate::lsm::LsmPlan,
     pub hooks: Hooks,
     pub cgroups_path: Option<String>,
     pub resources: Option<LinuxResources>,
@@ -331,7 +333,7 @@ impl Plan {
             oom_score_adj: proc_spec.oom_score_adj(),
             process,
             seccomp,
-            seccomp_listener: linux.seccomp().as_ref().and_then(|s| s.listener_path().clone()),
+            lsm: crate::lsm::plan_for(Some(proc_spec), linux.mount_label().as_deref(), opts.host_lsm).map_err(|e| Error::Spec(e.to_string()))?,
             hooks,
             cgroups_path: linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned()),
             resources: linux.resources().clone(),

@@ -62,7 +62,16 @@ impl Container {
             Some(s) => Some(SeccompFilter::compile(s)?),
             None => None,
         };
-        let listener = linux.seccomp().as_ref().and_then(|s| s.listener_path().clone());
+        let lsm = crate::lsm::plan_for(Some(process), None, crate::lsm::HostLsm::detect()).map_err(|e| Error::Spec(e.to_string()))?;
+        // The notify agent is on the host: connect before the child enters the container.
+        let notify_conn = match seccomp.as_ref().filter(|f| f.uses_notify()).and_then(|f| f.listener_path()) {
+            Some(p) => Some(crate::seccomp::connect_agent(p)?),
+            None => None,
+        };
+        let state_json = serde_json::to_vec(&serde_json::json!({
+            "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "running", "pid": saved.pid, "bundle": saved.bundle,
+        }))
+        .unwrap_or_default();
 
         // The namespaces that differ from ours are the container's.
         let mut join: Vec<(i32, OwnedFd)> = Vec::new();
@@ -105,7 +114,7 @@ impl Container {
         let cloned = sys::clone_fork(0);
         if let Ok(0) = cloned {
             drop(parent);
-            let msg = match child_main(&child, &join, &plan, seccomp.as_ref(), listener, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
+            let msg = match child_main(&child, &join, &plan, seccomp.as_ref(), notify_conn.as_ref().map(|c| (c.as_raw_fd(), state_json.as_slice())), &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -154,7 +163,8 @@ fn child_main(
     join: &[(i32, OwnedFd)],
     plan: &ProcessPlan,
     seccomp: Option<&SeccompFilter>,
-    listener: Option<PathBuf>,
+    notify: Option<(RawFd, &[u8])>,
+    lsm: &crate::lsm::LsmPlan,
     in_userns: bool,
     console: Option<RawFd>,
     opts: &ExecOptions,
@@ -165,6 +175,8 @@ fn child_main(
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        // The runtime ignores SIGPIPE; an ignored disposition would survive exec.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).map_err(|x| e("pdeathsig", x))?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(|x| e("set non-dumpable", x))?;
@@ -187,7 +199,15 @@ fn child_main(
             None => chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd())).map_err(|x| e("send pty", x))?,
         }
     }
-    let prepared = setup::finalize(&setup::Finalize { process: plan, seccomp, preserve_fds: opts.preserve_fds, personality: None, in_userns })?;
+    let prepared = setup::finalize(&setup::Finalize {
+        process: plan,
+        notify,
+        lsm: Some(lsm).filter(|l| !l.is_empty()),
+        seccomp,
+        preserve_fds: opts.preserve_fds,
+        personality: None,
+        in_userns,
+    })?;
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|x| e("pdeathsig", x))?;
-    Err(prepared.exec(listener.as_deref(), b""))
+    Err(prepared.exec())
 }

@@ -90,12 +90,18 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     };
     crate::hooks::run_all(&plan.id, "createContainer", &plan.hooks.create_container, &state_json).map_err(hook_msg)?;
 
+    // The seccomp notify agent lives on the host: connect before pivot_root.
+    let notify_conn = match plan.seccomp.as_ref().filter(|f| f.uses_notify()).and_then(|f| f.listener_path()) {
+        Some(path) => Some(crate::seccomp::connect_agent(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
     rootfs::pivot(plan, &root)?;
     drop(root);
-    rootfs::finish(plan)?;
+    // sysctl before the read-only paths (/proc/sys is one).
     for (key, value) in &plan.sysctl {
         rootfs::write_proc(&Path::new("/proc/sys").join(key), value)?;
     }
+    rootfs::finish(plan)?;
     if let Some(h) = &plan.hostname {
         // SAFETY: pointer and length of a live string.
         if unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) } < 0 {
@@ -109,10 +115,12 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
         }
     }
     if !plan.opts.no_new_keyring {
+        crate::lsm::set_keycreate_label(&plan.lsm, true).map_err(|e| e.to_string())?;
         // A private session keyring, so the container cannot see the host's keys. Kernels
         // without keyrings (ENOSYS) or a seccomp'd host (EPERM) just go without.
         // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a NULL name makes an anonymous keyring.
         unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, 0usize) };
+        crate::lsm::set_keycreate_label(&plan.lsm, false).map_err(|e| e.to_string())?;
     }
     if plan.process.terminal {
         let master = setup::make_pty(plan.process.console_size)?;
@@ -128,6 +136,8 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
 
     let prepared = setup::finalize(&setup::Finalize {
         process: &plan.process,
+        notify: notify_conn.as_ref().map(|c| (c.as_raw_fd(), state_json.as_slice())),
+        lsm: Some(&plan.lsm).filter(|l| !l.is_empty()),
         seccomp: plan.seccomp.as_ref(),
         preserve_fds: plan.opts.preserve_fds,
         personality: plan.personality,
@@ -166,7 +176,7 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
             return Err(late(hook_msg(e), fifo));
         }
     }
-    let e = prepared.exec(plan.seccomp_listener.as_deref(), &state_json);
+    let e = prepared.exec();
     Err(late(e, fifo))
 }
 
@@ -196,6 +206,8 @@ fn early_process_setup(a: &InitArgs<'_>) -> Result<(), String> {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        // The runtime ignores SIGPIPE; an ignored disposition would survive exec.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // Die with the runtime while it is still setting us up.
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).map_err(|e| rootfs::err("pdeathsig", e))?;

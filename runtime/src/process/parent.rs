@@ -84,8 +84,11 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     let plan = a.plan;
     let id = s.id;
     let fail = |msg: String| Error::Init { id: id.to_owned(), msg };
-    // Namespace stage.
-    loop {
+    // Namespace stage. With the extra fork, the real init's Waiting may overtake the
+    // intermediate's Pid: wait for both.
+    let mut waiting = false;
+    let mut have_pid = !plan.ns.needs_fork();
+    while !(waiting && have_pid) {
         let (m, _) = chan.expect("namespaces").map_err(fail)?;
         match m {
             Msg::NeedMaps => {
@@ -98,8 +101,9 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
                 s.pid = p;
                 let _ = sys::waitpid(s.intermediate.unwrap(), 0);
                 s.intermediate = None;
+                have_pid = true;
             }
-            Msg::Waiting => break,
+            Msg::Waiting => waiting = true,
             m => return Err(fail(format!("unexpected message {m:?}"))),
         }
     }
@@ -120,7 +124,7 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     let state = (a.state_json)(s.pid, "creating");
     crate::hooks::run_all(id, "prestart", &plan.hooks.prestart, &state)?;
     crate::hooks::run_all(id, "createRuntime", &plan.hooks.create_runtime, &state)?;
-    let hook_state = if plan.hooks.create_container.is_empty() && plan.hooks.start_container.is_empty() && plan.seccomp_listener.is_none() {
+    let hook_state = if plan.hooks.create_container.is_empty() && plan.hooks.start_container.is_empty() && !plan.seccomp.as_ref().is_some_and(|f| f.uses_notify()) {
         Vec::new()
     } else {
         state

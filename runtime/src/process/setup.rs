@@ -53,6 +53,11 @@ pub fn make_pty(size: Option<(u16, u16)>) -> Result<OwnedFd> {
 
 pub struct Finalize<'a> {
     pub process: &'a ProcessPlan,
+    /// Connection to the seccomp notify agent (made before pivot_root / setns), and the
+    /// container state JSON for its message.
+    pub notify: Option<(RawFd, &'a [u8])>,
+    /// AppArmor / SELinux, applied right before execve.
+    pub lsm: Option<&'a crate::lsm::LsmPlan>,
     pub seccomp: Option<&'a SeccompFilter>,
     pub preserve_fds: u32,
     pub personality: Option<libc::c_ulong>,
@@ -65,6 +70,8 @@ pub struct Prepared<'a> {
     argv: Vec<CString>,
     envp: Vec<CString>,
     seccomp_late: Option<&'a SeccompFilter>,
+    notify: Option<(RawFd, &'a [u8])>,
+    lsm: Option<&'a crate::lsm::LsmPlan>,
 }
 
 pub fn finalize<'a>(f: &Finalize<'a>) -> Result<Prepared<'a>> {
@@ -151,7 +158,7 @@ pub fn finalize<'a>(f: &Finalize<'a>) -> Result<Prepared<'a>> {
             // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it now, while
             // we still hold it, just before dropping to the final capability sets.
             sys::capset(all, all, 0).map_err(|e| err("capset", e))?;
-            install_seccomp(filter, None, b"")?;
+            install_seccomp(filter, f.notify)?;
         }
     }
     sys::capset(p.caps.effective, p.caps.permitted, p.caps.inheritable).map_err(|e| err("capset", e))?;
@@ -176,6 +183,8 @@ pub fn finalize<'a>(f: &Finalize<'a>) -> Result<Prepared<'a>> {
         argv: p.args.iter().map(|a| cs(a)).collect::<Result<_>>()?,
         envp: env.iter().map(|e| cs(e)).collect::<Result<_>>()?,
         seccomp_late,
+        notify: f.notify,
+        lsm: f.lsm,
     })
 }
 
@@ -237,20 +246,29 @@ pub fn lookup(name: &str, env: &[String]) -> Result<PathBuf> {
     Err(format!("exec: {name:?}: executable file not found in $PATH"))
 }
 
-fn install_seccomp(filter: &SeccompFilter, listener: Option<&Path>, state: &[u8]) -> Result<()> {
+fn install_seccomp(filter: &SeccompFilter, notify: Option<(RawFd, &[u8])>) -> Result<()> {
     let fd = filter.install().map_err(|e| e.to_string())?;
     if let Some(fd) = fd {
-        let Some(path) = listener else { return Err("seccomp: notify rules need linux.seccomp.listenerPath".into()) };
-        crate::seccomp::send_listener(path, &fd, state).map_err(|e| e.to_string())?;
+        let Some((conn, state)) = notify else { return Err("seccomp: notify rules need linux.seccomp.listenerPath".into()) };
+        let st: oci_spec::runtime::State = serde_json::from_slice(state).map_err(|e| format!("seccomp: container state: {e}"))?;
+        let msg = filter.agent_message(&st);
+        // SAFETY: the connection fd stays open for the whole init.
+        let conn = unsafe { std::os::fd::BorrowedFd::borrow_raw(conn) };
+        crate::seccomp::send_listener_over(conn, &fd, &msg).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
 impl Prepared<'_> {
     /// Load a late seccomp filter and exec. Returns only on failure, with the message.
-    pub fn exec(self, listener: Option<&Path>, state: &[u8]) -> String {
+    pub fn exec(self) -> String {
+        if let Some(lsm) = self.lsm {
+            if let Err(e) = crate::lsm::apply_before_exec(lsm) {
+                return e.to_string();
+            }
+        }
         if let Some(f) = self.seccomp_late {
-            if let Err(e) = install_seccomp(f, listener, state) {
+            if let Err(e) = install_seccomp(f, self.notify) {
                 return e;
             }
         }

@@ -42,12 +42,12 @@ pub fn prepare(plan: &Plan) -> Result<InRoot> {
 pub fn mount_all(plan: &Plan, root: &InRoot) -> Result<()> {
     let in_userns = plan.ns.has(libc::CLONE_NEWUSER);
     for m in &plan.mounts {
-        mount_one(m, root, in_userns).map_err(|e| format!("mount {}: {e}", m.dest.display()))?;
+        mount_one(m, root, in_userns, &plan.lsm).map_err(|e| format!("mount {}: {e}", m.dest.display()))?;
     }
     Ok(())
 }
 
-fn mount_one(m: &MountPlan, root: &InRoot, in_userns: bool) -> Result<()> {
+fn mount_one(m: &MountPlan, root: &InRoot, in_userns: bool, lsm: &crate::lsm::LsmPlan) -> Result<()> {
     match m.kind {
         MountKind::Bind { recursive } => {
             let src = m.source.as_deref().unwrap_or(Path::new(""));
@@ -55,8 +55,10 @@ fn mount_one(m: &MountPlan, root: &InRoot, in_userns: bool) -> Result<()> {
             let dest = if meta.is_dir() { mkdir(root, &m.dest)? } else { mkfile(root, &m.dest)? };
             let flags = sys::OPEN_TREE_CLONE | if recursive { sys::AT_RECURSIVE } else { 0 };
             let tree = sys::open_tree(libc::AT_FDCWD, src, flags).map_err(|e| err(format!("clone {}", src.display()), e))?;
-            if m.idmap.is_some() {
-                return Err("idmapped mounts are not supported yet".into());
+            if let Some((uid_map, gid_map, recursive_map)) = &m.idmap {
+                let userns = idmap_userns(uid_map, gid_map)?;
+                let attr = MountAttr { attr_set: sys::MOUNT_ATTR_IDMAP, userns_fd: userns.as_raw_fd() as u64, ..Default::default() };
+                sys::mount_setattr(tree.as_fd(), *recursive_map, &attr).map_err(|e| err("idmap", e))?;
             }
             if m.attr != MountAttr::default() {
                 sys::mount_setattr(tree.as_fd(), false, &m.attr).map_err(|e| err("set attributes", e))?;
@@ -69,7 +71,7 @@ fn mount_one(m: &MountPlan, root: &InRoot, in_userns: bool) -> Result<()> {
         MountKind::Fs => {
             let dest = mkdir(root, &m.dest)?;
             let src = m.source.as_deref().map(|s| s.as_os_str()).unwrap_or(OsStr::new(&m.fstype));
-            let mut data = m.data.clone();
+            let mut data = crate::lsm::mount_data(lsm, &m.fstype, false, &m.data);
             if m.fstype == "devpts" && in_userns {
                 // gid=5 may not be mapped inside a user namespace: let devpts pick the default.
                 data = data.split(',').filter(|o| !o.starts_with("gid=")).collect::<Vec<_>>().join(",");
@@ -87,6 +89,48 @@ fn mount_one(m: &MountPlan, root: &InRoot, in_userns: bool) -> Result<()> {
         sys::mount(None, &proc_fd_path(fd.as_fd()), None, p, None).map_err(|e| err("set propagation", e))?;
     }
     Ok(())
+}
+
+/// A user namespace with these maps, for an idmapped mount: a child parked in a new user
+/// namespace gets its maps written (through a private procfs of our pid namespace, since
+/// /proc is still the host's), then its namespace is kept by fd and the child released.
+fn idmap_userns(uid_map: &str, gid_map: &str) -> Result<OwnedFd> {
+    let mut p = [0i32; 2];
+    // SAFETY: p is a valid out array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(err("pipe", io::Error::last_os_error()));
+    }
+    let pid = sys::clone_fork(libc::CLONE_NEWUSER as u64).map_err(|e| err("clone user namespace", e))?;
+    if pid == 0 {
+        let mut b = [0u8; 1];
+        // SAFETY: wait until the parent closes its end, then leave.
+        unsafe {
+            libc::close(p[1]);
+            libc::read(p[0], b.as_mut_ptr() as *mut libc::c_void, 1);
+        }
+        sys::exit_now(0);
+    }
+    let result = (|| {
+        let fs = sys::fsopen("proc").map_err(|e| err("fsopen proc", e))?;
+        sys::fsconfig_create(fs.as_fd()).map_err(|e| err("create proc", e))?;
+        let procfs = sys::fsmount(fs.as_fd(), 0).map_err(|e| err("fsmount proc", e))?;
+        let proc_root = InRoot::from_fd(procfs);
+        for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+            let f = proc_root.open_at(Path::new(&format!("{pid}/{file}")), libc::O_WRONLY, 0).map_err(|e| err(file, e))?;
+            sys::write_all(f.as_raw_fd(), map.as_bytes()).map_err(|e| err(format!("write {file} {:?}", map.trim()), e))?;
+        }
+        // ns/user is a magic link: opened from our own private procfs, without the in-root rules.
+        let name = format!("{pid}/ns/user");
+        crate::inroot::openat2(proc_root.fd().as_raw_fd(), std::ffi::OsStr::new(&name), libc::O_RDONLY | libc::O_CLOEXEC, 0, 0)
+            .map_err(|e| err("open user namespace", e))
+    })();
+    // SAFETY: release and reap the parked child.
+    unsafe {
+        libc::close(p[0]);
+        libc::close(p[1]);
+    }
+    let _ = sys::waitpid(pid, 0);
+    result
 }
 
 /// mkdir -p inside the root; an O_PATH fd of the directory.

@@ -39,7 +39,7 @@ mod notify;
 pub mod profile;
 mod syscalls;
 
-pub use notify::{connect_agent, container_process_state, send_listener, send_listener_over};
+pub use notify::{connect_agent, container_process_state, container_process_state_json, send_listener, send_listener_over};
 pub use profile::ScmpArch;
 
 use oci_spec::runtime::LinuxSeccomp;
@@ -111,6 +111,11 @@ impl SeccompFilter {
     /// "creating" while `create` runs).
     pub fn agent_message(&self, state: &oci_spec::runtime::State) -> Vec<u8> {
         container_process_state(state, self.listener.as_ref().and_then(|(_, m)| m.as_deref()))
+    }
+
+    /// [`Self::agent_message`] from the state as serialised JSON.
+    pub fn agent_message_json(&self, state_json: &[u8]) -> Vec<u8> {
+        container_process_state_json(state_json, self.listener.as_ref().and_then(|(_, m)| m.as_deref()))
     }
 
     /// The BPF program (for debugging and tests).

@@ -22,6 +22,22 @@ pub fn container_process_state(state: &State, metadata: Option<&str>) -> Vec<u8>
     serde_json::to_vec(&cps).expect("container process state serialises")
 }
 
+/// [`container_process_state`] from a state already serialised (the runtime-spec state JSON
+/// the hooks get); its fields are kept as they are. Unparseable input becomes `{}`.
+pub fn container_process_state_json(state_json: &[u8], metadata: Option<&str>) -> Vec<u8> {
+    let state: serde_json::Value = serde_json::from_slice(state_json).unwrap_or_else(|_| serde_json::json!({}));
+    let mut m = serde_json::json!({
+        "ociVersion": state.get("ociVersion").cloned().unwrap_or_else(|| oci_spec::runtime::VERSION.into()),
+        "fds": [SECCOMP_FD_NAME],
+        "pid": state.get("pid").cloned().unwrap_or(0.into()),
+        "state": state,
+    });
+    if let Some(meta) = metadata.filter(|m| !m.is_empty()) {
+        m["metadata"] = meta.into();
+    }
+    serde_json::to_vec(&m).expect("json serialises")
+}
+
 /// Hand a notify listener fd and the container state to the agent at `listener_path`: one
 /// connection, one message (`message`, normally [`SeccompFilter::agent_message`]) carrying
 /// the fd, then close. For a runtime process that sees `listenerPath` (the host's mounts).

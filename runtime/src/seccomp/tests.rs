@@ -416,6 +416,12 @@ fn container_process_state_is_runcs_shape() {
     assert_eq!(v["state"]["status"], "creating");
     let v: serde_json::Value = serde_json::from_slice(&container_process_state(&state, Some(""))).unwrap();
     assert!(v.get("metadata").is_none());
+    // From serialised state, every field kept (berth's state has rootfs/created too).
+    let raw = br#"{"ociVersion":"1.2.0","id":"c2","status":"creating","pid":7,"bundle":"/b","rootfs":"/b/rootfs"}"#;
+    let v: serde_json::Value = serde_json::from_slice(&container_process_state_json(raw, Some("m"))).unwrap();
+    assert_eq!((v["pid"].clone(), v["metadata"].clone(), v["fds"].clone()), (7.into(), "m".into(), serde_json::json!(["seccompFd"])));
+    assert_eq!(v["state"]["rootfs"], "/b/rootfs");
+    assert_eq!(v["ociVersion"], "1.2.0");
 }
 
 #[test]
