@@ -75,13 +75,34 @@ fn absolute_names_land_inside_the_root() {
     assert_eq!(std::fs::read(dest.join("etc/abs")).unwrap(), b"abs");
 }
 
+/// A write through a symlink resolves the symlink inside the root (as the container would
+/// see it), creating a dangling target's directories there; the host path is never touched.
+fn assert_confined(c: &Case, inner: &Path) {
+    for (i, args) in [vec!["unpack"], vec!["bundle", "--copy"], vec!["bundle"]].into_iter().enumerate() {
+        let dest = c.t.path().join(format!("dest{i}"));
+        let mut a: Vec<&str> = args.clone();
+        a.push("localhost/hostile:latest");
+        a.push(dest.to_str().unwrap());
+        store_ok(&c.root, &a);
+        assert_eq!(std::fs::read(c.outside.join("victim")).unwrap(), b"original", "{args:?} wrote outside");
+        let rootfs = if args[0] == "bundle" { dest.join("rootfs") } else { dest.clone() };
+        assert_eq!(std::fs::read(rootfs.join(inner)).unwrap(), b"pwned", "{args:?}: the write should land inside the root");
+        if args[0] == "bundle" {
+            store_ok(&c.root, &["unbundle", dest.to_str().unwrap()]);
+        }
+    }
+}
+
 #[test]
-fn writes_through_a_symlink_pointing_out_are_refused() {
-    // link -> /abs/path/of/outside, then link/victim: must not touch the real victim.
+fn writes_through_a_symlink_pointing_out_stay_inside() {
+    // link -> /abs/path/of/outside, then link/victim: lands in ROOT/abs/path/of/outside/victim.
     let c = case(|o| vec![TarBuilder::new().symlink("link", o.to_str().unwrap()).file("link/victim", b"pwned", 0o644).finish()]);
-    assert_refused(&c, "link/victim");
+    let inner = c.outside.strip_prefix("/").unwrap().join("victim");
+    assert_confined(&c, &inner);
+    // rel -> ../../../..<outside>: `..` stops at the root, same place.
     let c = case(|o| vec![TarBuilder::new().symlink("rel", &up_to_root(o)).file("rel/victim", b"pwned", 0o644).finish()]);
-    assert_refused(&c, "rel/victim");
+    let inner = c.outside.strip_prefix("/").unwrap().join("victim");
+    assert_confined(&c, &inner);
 }
 
 #[test]
@@ -97,10 +118,11 @@ fn symlinks_out_across_layers_stay_inside() {
     write_layout(&layout, "latest", &[l1, l2, l3], serde_json::json!({}), &Tamper::default());
     let root = t.path().join("store");
     store_ok(&root, &["import", "--name", "localhost/x", layout.to_str().unwrap()]);
-    // Flat: the write resolves the symlink inside the root, where its target does not exist.
-    let err = store_err(&root, &["unpack", "localhost/x:latest", t.path().join("flat").to_str().unwrap()]);
-    assert!(err.contains("escape/victim"), "{err}");
+    // Flat: the writes resolve the symlinks inside the root.
+    let flat = t.path().join("flat");
+    store_ok(&root, &["unpack", "localhost/x:latest", flat.to_str().unwrap()]);
     assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"original");
+    assert_eq!(std::fs::read(flat.join(outside.strip_prefix("/").unwrap()).join("victim")).unwrap(), b"pwned");
     // Snapshots: each layer is its own directory; the symlink of layer 1 is not even there.
     let b = t.path().join("bundle");
     store_ok(&root, &["bundle", "localhost/x:latest", b.to_str().unwrap()]);
