@@ -183,6 +183,7 @@ impl Index {
 
 /// A parsed manifest-endpoint document.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Document {
     Manifest(Manifest),
     Index(Index),
@@ -214,7 +215,7 @@ pub fn parse_document(bytes: &[u8], announced: &str, what: &str) -> Result<Docum
         _ => return Err(bad("schemaVersion must be 2".into())),
     }
     let inner = probe.media_type.as_deref().unwrap_or("");
-    if !inner.is_empty() && !announced.is_empty() && inner != announced && !(announced == "application/json" || announced == "application/octet-stream") {
+    if !inner.is_empty() && !announced.is_empty() && inner != announced && announced != "application/json" && announced != "application/octet-stream" {
         return Err(bad(format!("mediaType {inner:?} does not match the announced {announced:?}")));
     }
     let kind = if !inner.is_empty() { inner } else { announced };

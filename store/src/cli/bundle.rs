@@ -51,7 +51,7 @@ pub fn run(store: &Store, a: &Args, out: &Output) -> anyhow::Result<()> {
         copy: a.copy,
         terminal: a.tty,
     };
-    let p = Bars::new(out);
+    let p = Bars::for_output(out);
     let b = store.bundle(&a.reference, &a.dir, &opts, p.as_ref())?;
     if out.json() {
         out.print_json(&b);

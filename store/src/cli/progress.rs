@@ -13,7 +13,7 @@ pub struct Bars {
 
 impl Bars {
     /// Bars when stderr is a terminal and the output is not JSON.
-    pub fn new(out: &super::Output) -> Box<dyn Progress> {
+    pub fn for_output(out: &super::Output) -> Box<dyn Progress> {
         if out.tty && !out.json() {
             Box::new(Bars { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(HashMap::new()) })
         } else {

@@ -22,7 +22,7 @@ pub struct Args {
 
 pub fn run(store: &Store, a: &Args, out: &Output) -> anyhow::Result<()> {
     let platform = a.platform.as_deref().map(Platform::parse).transpose()?;
-    let p = Bars::new(out);
+    let p = Bars::for_output(out);
     let img = store.pull(&a.reference, &PullOptions { registry: a.reg.options(), platform, unpack: a.unpack }, p.as_ref())?;
     if out.json() {
         out.print_json(&serde_json::json!({"name": img.name, "digest": img.descriptor.digest, "id": img.id()}));

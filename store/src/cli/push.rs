@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub fn run(store: &Store, a: &Args, out: &Output) -> anyhow::Result<()> {
-    let p = Bars::new(out);
+    let p = Bars::for_output(out);
     let d = store.push(&a.reference, a.destination.as_deref(), &PushOptions { registry: a.reg.options() }, p.as_ref())?;
     if out.json() {
         out.print_json(&serde_json::json!({"digest": d}));

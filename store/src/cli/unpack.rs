@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 pub fn run(store: &Store, a: &Args, out: &Output) -> anyhow::Result<()> {
-    let p = Bars::new(out);
+    let p = Bars::for_output(out);
     store.unpack(&a.reference, &a.dir, p.as_ref())?;
     Ok(())
 }

@@ -147,7 +147,7 @@ fn fetch_layers(client: &Client, repo: &str, staging: &Staging, mut todo: Vec<(D
         return Ok(());
     }
     // Longest first, so the big layers start at once and the small ones fill the gaps.
-    todo.sort_by(|a, b| b.0.size.cmp(&a.0.size));
+    todo.sort_by_key(|l| std::cmp::Reverse(l.0.size));
     let mut tasks = std::collections::VecDeque::new();
     let mut parted: Vec<Option<PartedLayer>> = Vec::with_capacity(todo.len());
     for (i, (layer, _)) in todo.iter().enumerate() {

@@ -331,12 +331,12 @@ impl<'a> Applier<'a> {
             }
             Mode::Snapshot => {
                 let (dir, name) = self.parent(e, p)?;
-                match fsutil::mknodat(dir, &name, libc::S_IFCHR | 0o000, 0) {
+                match fsutil::mknodat(dir, &name, libc::S_IFCHR, 0) {
                     Ok(()) => Ok(()),
                     Err(x) if x.raw_os_error() == Some(libc::EEXIST) => {
                         self.clear(e, p, dir, &name)?;
                         let (dir, name) = self.parent(e, p)?;
-                        fsutil::mknodat(dir, &name, libc::S_IFCHR | 0o000, 0).map_err(|x| self.eio(e, x))
+                        fsutil::mknodat(dir, &name, libc::S_IFCHR, 0).map_err(|x| self.eio(e, x))
                     }
                     Err(x) => Err(self.eio(e, x)),
                 }
