@@ -3,10 +3,12 @@
 //! `no_main`: the C `main` below skips the Rust runtime's start-up (which reads and parses
 //! /proc/self/maps to place a stack guard): berth starts several times per container, so
 //! start-up is on the hot path. `std::env::args` still works (glibc hands argv to std).
-#![no_main]
+//! Test builds keep libtest's main so the CLI's unit tests run.
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // As the Rust runtime would: a hook that exits without reading its stdin must not kill
