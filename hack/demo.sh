@@ -2,14 +2,16 @@
 # The demo: build examples/hello with berth-build and run the image with berth.
 #   sudo hack/demo.sh            (root: builds use overlay mounts and namespaces)
 # Env: BERTH_BIN_DIR (default: target/release, built if missing), DEMO_GREETING.
-# Needs busybox-static (hack/install-deps.sh installs it) — the image's base is a static
+# Installs what it needs (hack/install-deps.sh: busybox-static, ...) — the image's base is a static
 # busybox copied into the build context, so no registry is involved.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 [[ $(id -u) == 0 ]] || { echo "demo.sh: run as root (sudo hack/demo.sh)" >&2; exit 1; }
 [[ -f $HOME/.cargo/env ]] && . "$HOME/.cargo/env"
+# busybox-static and friends on a fresh machine (idempotent: a no-op once installed)
+"$REPO/hack/install-deps.sh"
 BUSYBOX=${BUSYBOX:-/bin/busybox}
-[[ -x $BUSYBOX ]] || { echo "demo.sh: $BUSYBOX missing: apt-get install busybox-static (or hack/install-deps.sh)" >&2; exit 1; }
+[[ -x $BUSYBOX ]] || { echo "demo.sh: $BUSYBOX missing: apt-get install busybox-static" >&2; exit 1; }
 BIN=${BERTH_BIN_DIR:-$REPO/target/release}
 if [[ ! -x $BIN/berth-build || ! -x $BIN/berth || ! -x $BIN/berth-store ]]; then
   (cd "$REPO" && cargo build --release --locked -p berth-build -p berth-store -p berth-runtime)

@@ -4,5 +4,7 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 [ "$(id -u)" = 0 ] || { echo "test.sh: the integration tests need root (sudo hack/test.sh)" >&2; exit 1; }
+# the peers the integration tests drive (idempotent: a no-op once installed)
+hack/install-deps.sh
 cargo build --workspace --bins --locked
 cargo test --workspace --locked --no-fail-fast "$@"
