@@ -271,6 +271,15 @@ pub fn write_proc(path: &Path, value: &str) -> Result<()> {
     write_proc_with(&Real, path, value)
 }
 
+/// The plan's sysctls (after pivot_root, before [`finish`]: /proc/sys becomes read-only).
+pub fn sysctl(plan: &Plan) -> Result<()> {
+    Rootfs::new(&Real, plan).sysctl()
+}
+
+pub fn set_names(plan: &Plan) -> Result<()> {
+    Rootfs::new(&Real, plan).set_names()
+}
+
 /// A detached, empty tmpfs (read-only when asked), as a plain fd.
 pub fn empty_tmpfs(readonly: bool) -> Result<OwnedFd> {
     let tmpfs = empty_tmpfs_with(&Real, readonly)?;

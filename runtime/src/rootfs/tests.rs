@@ -490,3 +490,47 @@ fn every_failure_stops_the_run() {
         }
     }
 }
+
+#[test]
+fn spec_devices_after_defaults_and_overriding_them() {
+    let mut v = spec();
+    v["linux"]["devices"] = json!([
+        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o600, "uid": 1, "gid": 2},
+        {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640},
+        {"path": "/dev/disk/sda", "type": "b", "major": 8, "minor": 0}
+    ]);
+    let (fake, plan) = (Fake::new(), plan(&v));
+    Rootfs::new(&fake, &plan).devices(&fake.open_root(Path::new("/r")).unwrap()).unwrap();
+    let calls = fake.calls();
+    let nodes: Vec<_> = calls.iter().filter_map(|c| if let Call::Mknod { path, mode, .. } = c { Some((path.as_str(), *mode)) } else { None }).collect();
+    assert_eq!(
+        nodes,
+        [
+            ("/r/dev/zero", libc::S_IFCHR | 0o666),
+            ("/r/dev/full", libc::S_IFCHR | 0o666),
+            ("/r/dev/random", libc::S_IFCHR | 0o666),
+            ("/r/dev/urandom", libc::S_IFCHR | 0o666),
+            ("/r/dev/tty", libc::S_IFCHR | 0o666),
+            ("/r/dev/fuse", libc::S_IFCHR | 0o600),
+            ("/r/dev/null", libc::S_IFCHR | 0o640),
+            ("/r/dev/disk/sda", libc::S_IFBLK | 0o666),
+        ]
+    );
+    let fuse = pos(&calls, &Call::Mknod { path: "/r/dev/fuse".into(), mode: libc::S_IFCHR | 0o600, dev: libc::makedev(10, 229) });
+    assert_eq!(calls[fuse + 1..fuse + 3], [Call::Chown { path: "/r/dev/fuse".into(), uid: 1, gid: 2 }, Call::Chmod { path: "/r/dev/fuse".into(), mode: 0o600 }]);
+    pos(&calls, &Call::Parent { path: "/r/dev/disk/sda".into(), create: true });
+}
+
+#[test]
+fn tmpcopyup_is_refused_after_the_mount() {
+    let v = with_mounts(json!([{"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]));
+    let (fake, plan) = (Fake::new(), plan(&v));
+    let e = Rootfs::new(&fake, &plan).mount_all(&fake.open_root(Path::new("/r")).unwrap()).unwrap_err();
+    assert_eq!(e, "mount /t: tmpcopyup is not supported yet");
+    assert_eq!(fake.calls().last(), Some(&fs("tmpfs", "/r/t", "tmpfs", 0, "")));
+}
+
+#[test]
+fn the_real_system_is_zero_sized() {
+    assert_eq!(std::mem::size_of::<Real>(), 0);
+}
