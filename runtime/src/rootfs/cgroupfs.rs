@@ -4,11 +4,10 @@
 //! cgroup as the root, with or without a cgroup namespace and inside a user namespace.
 //! On a v1 or hybrid host the hierarchies sit on a small tmpfs, as on the host.
 
-use super::{err, Result};
-use crate::inroot::{proc_fd_path, InRoot};
+use super::{err, MountSys, Result, Rootfs};
 use crate::plan::MountPlan;
 use crate::sys::{self, MountAttr};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 struct Hierarchy {
@@ -17,8 +16,8 @@ struct Hierarchy {
     controllers: Vec<String>,
 }
 
-fn host_hierarchies() -> Result<Vec<Hierarchy>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| err("read mountinfo", e))?;
+fn host_hierarchies<S: MountSys>(s: &S) -> Result<Vec<Hierarchy>> {
+    let info = s.read_host(Path::new("/proc/self/mountinfo")).map_err(|e| err("read mountinfo", e))?;
     let mut out = Vec::new();
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else { continue };
@@ -64,11 +63,11 @@ fn own_path(self_cgroup: &str, h: &Hierarchy) -> String {
     "/".to_owned()
 }
 
-pub fn mount(m: &MountPlan, root: &InRoot) -> Result<()> {
-    let dest_fd = super::mkdir(root, &m.dest)?;
-    let dest = dest_fd.as_fd();
-    let hs = host_hierarchies()?;
-    let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| err("read /proc/self/cgroup", e))?;
+pub fn mount<S: MountSys>(x: &Rootfs<'_, S>, m: &MountPlan, root: &S::Fd) -> Result<()> {
+    let s = x.sys;
+    let dest = x.mkdir(root, &m.dest)?;
+    let hs = host_hierarchies(s)?;
+    let self_cgroup = s.read_host(Path::new("/proc/self/cgroup")).map_err(|e| err("read /proc/self/cgroup", e))?;
     let attr = MountAttr {
         attr_set: [(libc::MS_RDONLY, sys::MOUNT_ATTR_RDONLY), (libc::MS_NOSUID, sys::MOUNT_ATTR_NOSUID), (libc::MS_NODEV, sys::MOUNT_ATTR_NODEV), (libc::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC)]
             .iter()
@@ -76,52 +75,38 @@ pub fn mount(m: &MountPlan, root: &InRoot) -> Result<()> {
             .fold(0, |a, (_, at)| a | at),
         ..Default::default()
     };
-    let bind = |h: &Hierarchy, onto: BorrowedFd<'_>| -> Result<()> {
+    let bind = |h: &Hierarchy, onto: &S::Fd| -> Result<()> {
         let rel = own_path(&self_cgroup, h);
         let src = h.mountpoint.join(rel.trim_start_matches('/'));
-        let tree = sys::open_tree(libc::AT_FDCWD, &src, sys::OPEN_TREE_CLONE).map_err(|e| err(format!("clone {}", src.display()), e))?;
-        sys::mount_setattr(tree.as_fd(), false, &attr).map_err(|e| err("set attributes", e))?;
-        sys::move_mount_fd(tree.as_fd(), onto).map_err(|e| err(format!("attach {}", src.display()), e))
+        let tree = s.open_tree(&src, sys::OPEN_TREE_CLONE).map_err(|e| err(format!("clone {}", src.display()), e))?;
+        s.mount_setattr(&tree, false, &attr).map_err(|e| err("set attributes", e))?;
+        s.move_mount(&tree, onto).map_err(|e| err(format!("attach {}", src.display()), e))
     };
     // A pure v2 host: one hierarchy at /sys/fs/cgroup.
     if let Some(h) = hs.iter().find(|h| h.mountpoint == Path::new("/sys/fs/cgroup")) {
-        return bind(h, dest);
+        return bind(h, &dest);
     }
     let flags = m.flags & !libc::MS_RDONLY;
-    sys::mount(Some("tmpfs".as_ref()), &proc_fd_path(dest), Some("tmpfs"), flags, Some("mode=755"))
-        .map_err(|e| err("mount tmpfs", e))?;
+    s.mount_on(Some(OsStr::new("tmpfs")), &dest, Some("tmpfs"), flags, Some("mode=755")).map_err(|e| err("mount tmpfs", e))?;
     // Re-resolve: the old fd still points below the new tmpfs.
-    let top: OwnedFd = root.open_dir(&m.dest).map_err(|e| err("reopen cgroup tmpfs", e))?;
-    let tmp = InRoot::from_fd(top);
+    let tmp = s.open_dir(root, &m.dest).map_err(|e| err("reopen cgroup tmpfs", e))?;
     for h in &hs {
         let Some(name) = h.mountpoint.strip_prefix("/sys/fs/cgroup").ok().filter(|n| !n.as_os_str().is_empty()) else { continue };
-        let sub = tmp.mkdir_all(name, 0o755).map_err(|e| err(format!("mkdir {}", name.display()), e))?;
-        bind(h, sub.as_fd())?;
+        let sub = s.mkdir_all(&tmp, name, 0o755).map_err(|e| err(format!("mkdir {}", name.display()), e))?;
+        bind(h, &sub)?;
     }
     // Combined controllers get their usual aliases (cpu -> cpu,cpuacct).
     for h in &hs {
         let Some(name) = h.mountpoint.file_name().and_then(|n| n.to_str()) else { continue };
         if name.contains(',') {
             for alias in name.split(',') {
-                let c = std::ffi::CString::new(alias).unwrap();
-                let t = std::ffi::CString::new(name).unwrap();
-                // SAFETY: relative names under our tmpfs dir fd.
-                unsafe { libc::symlinkat(t.as_ptr(), tmp.fd().as_raw_fd_compat(), c.as_ptr()) };
+                let _ = s.symlink_at(OsStr::new(name), &tmp, OsStr::new(alias));
             }
         }
     }
     if m.flags & libc::MS_RDONLY != 0 {
         let ro = MountAttr { attr_set: sys::MOUNT_ATTR_RDONLY, ..Default::default() };
-        sys::mount_setattr(tmp.fd(), false, &ro).map_err(|e| err("make read-only", e))?;
+        s.mount_setattr(&tmp, false, &ro).map_err(|e| err("make read-only", e))?;
     }
     Ok(())
-}
-
-trait RawCompat {
-    fn as_raw_fd_compat(&self) -> i32;
-}
-impl RawCompat for BorrowedFd<'_> {
-    fn as_raw_fd_compat(&self) -> i32 {
-        std::os::fd::AsRawFd::as_raw_fd(self)
-    }
 }
