@@ -25,13 +25,46 @@ use berth_runtime::Runtime;
 use std::path::PathBuf;
 
 pub struct Globals {
-    pub root: PathBuf,
+    /// `--root`, or the default for who we are (an error only verbs that need state report).
+    pub root: Result<StateRoot, String>,
     pub systemd_cgroup: bool,
 }
 
+pub struct StateRoot {
+    pub path: PathBuf,
+    /// Under $XDG_RUNTIME_DIR: made 0700 with the sticky bit, as runc does (the XDG spec's way
+    /// of keeping a file from being cleaned away).
+    pub xdg: bool,
+}
+
 impl Globals {
-    pub fn runtime(&self) -> Runtime {
-        Runtime { root: self.root.clone(), systemd_cgroup: self.systemd_cgroup }
+    pub fn runtime(&self) -> Result<Runtime> {
+        let root = self.root.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if root.xdg {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&root.path)
+                .and_then(|_| std::fs::set_permissions(&root.path, std::fs::Permissions::from_mode(0o1700)))
+                .map_err(|e| anyhow::anyhow!("state root {}: {}", root.path.display(), berth_runtime::hooks::lower(&e)))?;
+        }
+        Ok(Runtime { root: root.path.clone(), systemd_cgroup: self.systemd_cgroup })
+    }
+}
+
+/// runc's rule: `$XDG_RUNTIME_DIR/berth` for a non-root user (and for root inside a user
+/// namespace unless $USER is root), else `/run/berth` for root. A non-root user without
+/// XDG_RUNTIME_DIR gets an error naming both ways out instead of a permission error on /run.
+fn default_root() -> Result<StateRoot, String> {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty());
+    // SAFETY: geteuid always succeeds.
+    let euid = unsafe { libc::geteuid() };
+    let honor_xdg = xdg.is_some() && (euid != 0 || (berth_runtime::cgroups::running_rootless() && std::env::var("USER").map_or(true, |u| u != "root")));
+    match xdg {
+        Some(x) if honor_xdg => Ok(StateRoot { path: PathBuf::from(x).join("berth"), xdg: true }),
+        _ if euid == 0 => Ok(StateRoot { path: PathBuf::from("/run/berth"), xdg: false }),
+        _ => Err(format!("running as uid {euid} without XDG_RUNTIME_DIR: set XDG_RUNTIME_DIR or pass --root DIR (the default /run/berth is root's)")),
     }
 }
 
@@ -69,7 +102,8 @@ commands:
   features  print what this runtime supports (json)
 
 global flags:
-  --root DIR           state directory (default /run/berth)
+  --root DIR           state directory (default /run/berth; $XDG_RUNTIME_DIR/berth
+                       when not root)
   --log FILE           write logs to FILE (default stderr)
   --log-format FORMAT  text or json
   --debug              debug logging
@@ -105,7 +139,10 @@ pub fn main() -> i32 {
         return 0;
     }
     let g = Globals {
-        root: PathBuf::from(globals.get("root").unwrap_or("/run/berth")),
+        root: match globals.get("root") {
+            Some(r) => Ok(StateRoot { path: PathBuf::from(r), xdg: false }),
+            None => default_root(),
+        },
         systemd_cgroup: globals.bool("systemd-cgroup"),
     };
     if vargs.iter().any(|a| a == "--help" || a == "-h") && verb != "exec" {
@@ -154,7 +191,14 @@ fn first_positional(argv: &[String]) -> usize {
 }
 
 fn fail(e: &anyhow::Error) -> i32 {
-    let msg = format!("{e:#}");
+    // The library's errors already print their io cause: show each cause once.
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if !msg.ends_with(&c) {
+            msg = if msg.is_empty() { c } else { format!("{msg}: {c}") };
+        }
+    }
     logging::error(&msg);
     eprintln!("berth: {msg}");
     1

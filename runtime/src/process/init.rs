@@ -237,8 +237,13 @@ fn namespaces(a: &InitArgs<'_>) -> Result<(), String> {
         }
     }
     if ns.creates(libc::CLONE_NEWUSER) {
+        // /proc/PID of a non-dumpable process belongs to root: an unprivileged runtime (and
+        // newuidmap, which checks the owner) could not write our maps. Nothing runs in the
+        // container yet, so being dumpable for the caller's own uid exposes nothing.
+        sys::prctl(libc::PR_SET_DUMPABLE, 1, 0).map_err(|e| rootfs::err("set dumpable for the id maps", e))?;
         a.chan.send(&Msg::NeedMaps).map_err(|e| format!("channel: {e}"))?;
         expect(&a.chan, "uid/gid maps", |m| matches!(m, Msg::MapsDone))?;
+        sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(|e| rootfs::err("set non-dumpable", e))?;
         // Become root of the new user namespace (the maps now exist).
         // SAFETY: plain syscalls.
         unsafe {

@@ -92,7 +92,7 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
         let (m, _) = chan.expect("namespaces").map_err(fail)?;
         match m {
             Msg::NeedMaps => {
-                write_maps(s.pid, plan).map_err(|e| fail(e))?;
+                super::idmap::write_maps(s.pid, &plan.uid_map, &plan.gid_map).map_err(fail)?;
                 chan.send(&Msg::MapsDone).map_err(|e| Error::sys(id, "init channel", e))?;
             }
             Msg::Pid(p) => {
@@ -140,20 +140,6 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
         }
     }
     Ok(pty)
-}
-
-fn write_maps(pid: i32, plan: &Plan) -> std::result::Result<(), String> {
-    let w = |file: &str, data: &str| {
-        std::fs::write(format!("/proc/{pid}/{file}"), data).map_err(|e| format!("write {file} {:?}: {}", data.trim(), crate::hooks::lower(&e)))
-    };
-    // SAFETY: geteuid always succeeds.
-    if unsafe { libc::geteuid() } != 0 {
-        // Without CAP_SETGID in the parent namespace the kernel insists on this.
-        w("setgroups", "deny")?;
-    }
-    w("uid_map", &plan.uid_map)?;
-    w("gid_map", &plan.gid_map)?;
-    Ok(())
 }
 
 /// Keep an fd number from being reused while the init is set up.
