@@ -70,9 +70,7 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     if plan.ns.creates(libc::CLONE_NEWCGROUP) {
         sys::unshare(libc::CLONE_NEWCGROUP).map_err(|e| rootfs::err("unshare cgroup namespace", e))?;
     }
-    if let Some(adj) = plan.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| rootfs::err(format!("oom_score_adj {adj}"), e))?;
-    }
+    // oom_score_adj was set by the runtime (parent::set_oom_score_adj).
 
     // Root filesystem.
     // SAFETY: umask always succeeds; device and directory modes must be exactly as planned.
