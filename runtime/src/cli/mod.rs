@@ -57,10 +57,16 @@ impl Globals {
 /// namespace unless $USER is root), else `/run/berth` for root. A non-root user without
 /// XDG_RUNTIME_DIR gets an error naming both ways out instead of a permission error on /run.
 fn default_root() -> Result<StateRoot, String> {
-    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty());
     // SAFETY: geteuid always succeeds.
     let euid = unsafe { libc::geteuid() };
-    let honor_xdg = xdg.is_some() && (euid != 0 || (berth_runtime::cgroups::running_rootless() && std::env::var("USER").map_or(true, |u| u != "root")));
+    let user = std::env::var("USER").ok();
+    choose_root(std::env::var_os("XDG_RUNTIME_DIR"), euid, berth_runtime::cgroups::running_rootless(), user.as_deref())
+}
+
+fn choose_root(xdg: Option<std::ffi::OsString>, euid: u32, rootless: bool, user: Option<&str>) -> Result<StateRoot, String> {
+    let xdg = xdg.filter(|x| !x.is_empty());
+    // Root in the initial user namespace keeps /run/berth even with XDG_RUNTIME_DIR (/run/user/0).
+    let honor_xdg = euid != 0 || (rootless && user != Some("root"));
     match xdg {
         Some(x) if honor_xdg => Ok(StateRoot { path: PathBuf::from(x).join("berth"), xdg: true }),
         _ if euid == 0 => Ok(StateRoot { path: PathBuf::from("/run/berth"), xdg: false }),
@@ -210,4 +216,23 @@ pub fn no_more(verb: &str, a: &args::Args, n: usize) -> Result<()> {
         bail!("{verb}: unexpected argument {:?}", a.pos[n]);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_state_root_as_runc_chooses() {
+        let x = || Some(std::ffi::OsString::from("/run/user/1000"));
+        let path = |r: Result<StateRoot, String>| r.map(|r| (r.path, r.xdg));
+        assert_eq!(path(choose_root(x(), 1000, true, Some("me"))), Ok(("/run/user/1000/berth".into(), true)));
+        assert_eq!(path(choose_root(x(), 0, false, Some("root"))), Ok(("/run/berth".into(), false)));
+        assert_eq!(path(choose_root(None, 0, false, None)), Ok(("/run/berth".into(), false)));
+        // root inside a user namespace (rootless podman, ...): XDG unless $USER is root
+        assert_eq!(path(choose_root(x(), 0, true, Some("me"))), Ok(("/run/user/1000/berth".into(), true)));
+        assert_eq!(path(choose_root(x(), 0, true, Some("root"))), Ok(("/run/berth".into(), false)));
+        let e = path(choose_root(Some("".into()), 1000, true, None)).unwrap_err();
+        assert!(e.contains("XDG_RUNTIME_DIR") && e.contains("--root"), "{e}");
+    }
 }
