@@ -195,7 +195,7 @@ fn spec_rootless_matches_runc_and_runs_as_root_of_a_user_namespace() {
         return;
     }
     let u = TestUser::new("spec");
-    let (dir, spec) = u.bundle(&["sh", "-c", "id -u; id -g; echo ---; cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map"]);
+    let (dir, mut spec) = u.bundle(&["sh", "-c", "id -u; id -g; echo ---; cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; cat /proc/self/oom_score_adj; echo x > /dev/null"]);
     // runc's rootless spec: the caller's ids mapped to root, no network namespace, /sys bound
     // from the host, devpts without gid=5, no device rules.
     let linux = &spec["linux"];
@@ -229,7 +229,10 @@ fn spec_rootless_matches_runc_and_runs_as_root_of_a_user_namespace() {
         assert_eq!(ours, theirs, "berth spec --rootless differs from runc's");
     }
 
-    // Foreground run as the user: root inside, the one-id map written without newuidmap.
+    // Foreground run as the user: root inside, the one-id map written without newuidmap;
+    // oom_score_adj raised (the runtime writes it: the init's own /proc files are host root's).
+    spec["process"]["oomScoreAdj"] = json!(1000);
+    save(&dir, &spec);
     let id = unique_id("rl");
     let o = u.berth(&["run", "--bundle", dir.to_str().unwrap(), &id]);
     let (out, err) = text(&o);
@@ -238,6 +241,7 @@ fn spec_rootless_matches_runc_and_runs_as_root_of_a_user_namespace() {
     assert_eq!(parts[0].lines().collect::<Vec<_>>(), ["0", "0"], "{out}");
     assert_eq!(map_lines(parts[1]), vec![vec![0, u.uid as u64, 1]], "{out}");
     assert_eq!(map_lines(parts[2]), vec![vec![0, u.gid as u64, 1]], "{out}");
+    assert_eq!(parts[3].trim(), "1000", "{out}");
     // The state root is $XDG_RUNTIME_DIR/berth, the user's, sticky as runc makes it; empty again.
     let root = std::fs::metadata(u.xdg().join("berth")).unwrap();
     assert_eq!((root.uid(), root.mode() & 0o7777), (u.uid, 0o1700));
@@ -300,7 +304,12 @@ fn detached_lifecycle_and_exec_unprivileged() {
         return;
     }
     let u = TestUser::new("life");
-    let (dir, _) = u.bundle(&["sleep", "1000"]);
+    let (dir, mut spec) = u.bundle(&["sleep", "1000"]);
+    // A time namespace takes the init's extra fork (offsets written from inside the user
+    // namespace) and exec's two-step entry into it.
+    spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    spec["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400, "nanosecs": 0}});
+    save(&dir, &spec);
     let id = unique_id("rllife");
     let state = |u: &TestUser| -> Value { serde_json::from_str(&u.ok(&["state", &id])).unwrap() };
     u.ok(&["create", "--bundle", dir.to_str().unwrap(), &id]);
@@ -316,12 +325,15 @@ fn detached_lifecycle_and_exec_unprivileged() {
     let list = u.ok(&["list"]);
     assert!(list.lines().any(|l| l.starts_with(&id) && l.contains("running") && l.trim_end().ends_with(&u.name)), "{list}");
     // exec enters the container's user namespace first (the pid namespace needs it).
-    let out = u.ok(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map; echo $$"]);
+    let uptime = |s: &str| -> f64 { s.split_whitespace().next().unwrap().parse().unwrap() };
+    let host_up = uptime(&std::fs::read_to_string("/proc/uptime").unwrap());
+    let out = u.ok(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map; echo $$; cat /proc/uptime"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "0", "{out}");
     assert_eq!(map_lines(lines[1]), vec![vec![0, u.uid as u64, 1]], "{out}");
     let exec_pid: u32 = lines[2].trim().parse().unwrap();
     assert!(exec_pid > 1 && exec_pid < 1000, "exec is not in the container's pid namespace: {out}");
+    assert!(uptime(lines[3]) >= host_up + 86000.0, "exec is not in the container's time namespace: {out}");
     u.ok(&["kill", &id, "KILL"]);
     for _ in 0..500 {
         if state(&u)["status"] == "stopped" {

@@ -241,7 +241,6 @@ fn namespaces(a: &InitArgs<'_>) -> Result<(), String> {
         sys::prctl(libc::PR_SET_DUMPABLE, 1, 0).map_err(|e| rootfs::err("set dumpable for the id maps", e))?;
         a.chan.send(&Msg::NeedMaps).map_err(|e| format!("channel: {e}"))?;
         expect(&a.chan, "uid/gid maps", |m| matches!(m, Msg::MapsDone))?;
-        sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(|e| rootfs::err("set non-dumpable", e))?;
         // Become root of the new user namespace (the maps now exist).
         // SAFETY: plain syscalls.
         unsafe {
@@ -254,10 +253,20 @@ fn namespaces(a: &InitArgs<'_>) -> Result<(), String> {
         if !plan.time_offsets.is_empty() {
             let text: String = plan.time_offsets.iter().map(|(c, s, n)| format!("{c} {s} {n}\n")).collect();
             // One write per line: the kernel takes one offset per write.
+            if ns.creates(libc::CLONE_NEWUSER) {
+                // Our own /proc files too must be ours, not host root's, to be opened for
+                // writing (becoming root inside may have reset the flag).
+                sys::prctl(libc::PR_SET_DUMPABLE, 1, 0).map_err(|e| rootfs::err("set dumpable for timens_offsets", e))?;
+            }
             for line in text.lines() {
                 std::fs::write("/proc/self/timens_offsets", line).map_err(|e| rootfs::err("write timens_offsets", e))?;
             }
         }
+    }
+    if ns.creates(libc::CLONE_NEWUSER) {
+        sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(|e| rootfs::err("set non-dumpable", e))?;
+    }
+    if ns.needs_fork() {
         // The real init: a sibling (CLONE_PARENT), so the runtime, not this process, is its
         // parent; it enters the new pid and time namespaces.
         let pid = sys::clone_fork(libc::CLONE_PARENT as u64).map_err(|e| rootfs::err("fork into the pid namespace", e))?;
