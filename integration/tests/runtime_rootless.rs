@@ -317,9 +317,11 @@ fn detached_lifecycle_and_exec_unprivileged() {
     assert_eq!(st["status"], "created", "{st}");
     let pid = st["pid"].as_i64().unwrap();
     assert!(pid > 0);
-    // The init runs as the user on the host.
+    // The init runs as the user on the host, from the root-owned binary itself: the
+    // container's ids cannot write it, so no re-exec through a copy (protect.rs).
     let owner = std::fs::metadata(format!("/proc/{pid}")).unwrap().uid();
     assert_eq!(owner, u.uid, "the init is not the user's");
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(), u.berth);
     u.ok(&["start", &id]);
     assert_eq!(state(&u)["status"], "running");
     let list = u.ok(&["list"]);
@@ -347,4 +349,36 @@ fn detached_lifecycle_and_exec_unprivileged() {
     assert!(u.ok(&["list", "-q"]).trim().is_empty());
     let o = u.berth(&["state", &id]);
     assert!(!o.status.success() && text(&o).1.contains("does not exist"));
+}
+
+#[test]
+fn a_user_owned_binary_runs_from_a_sealed_copy() {
+    if !newuidmap_present() {
+        return;
+    }
+    // CVE-2019-5736 rootless: a binary the user (so the container's root) could write is
+    // re-executed from a sealed memfd (mounts are out of reach unprivileged), quietly.
+    let mut u = TestUser::new("exe");
+    let own = u.tmp.path().join("home/berth");
+    std::fs::copy(&u.berth, &own).unwrap();
+    chown(&own, u.uid, u.gid);
+    chmod(&own, 0o755);
+    u.berth = own.clone();
+    let before = std::fs::read(&own).unwrap();
+    let (dir, _) = u.bundle(&["true"]);
+    let id = unique_id("rlexe");
+    let o = u.berth(&["create", "--bundle", dir.to_str().unwrap(), &id]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "create: {err}");
+    assert!(err.trim().is_empty(), "the expected fallback should not warn: {err}");
+    let st: Value = serde_json::from_str(&u.ok(&["state", &id])).unwrap();
+    let exe = format!("/proc/{}/exe", st["pid"]);
+    let target = std::fs::read_link(&exe).unwrap();
+    assert!(target.to_string_lossy().contains("memfd:berth"), "the init runs {target:?}, not a sealed copy");
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&exe) {
+        use std::io::Write;
+        assert!(f.write_all(b"x").is_err(), "the sealed copy was written");
+    }
+    u.ok(&["delete", "--force", &id]);
+    assert_eq!(std::fs::read(&own).unwrap(), before, "berth binary changed");
 }
