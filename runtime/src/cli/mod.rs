@@ -60,13 +60,14 @@ fn default_root() -> Result<StateRoot, String> {
     // SAFETY: geteuid always succeeds.
     let euid = unsafe { libc::geteuid() };
     let user = std::env::var("USER").ok();
-    choose_root(std::env::var_os("XDG_RUNTIME_DIR"), euid, berth_runtime::cgroups::running_rootless(), user.as_deref())
+    choose_root(std::env::var_os("XDG_RUNTIME_DIR"), euid, berth_runtime::cgroups::running_rootless, user.as_deref())
 }
 
-fn choose_root(xdg: Option<std::ffi::OsString>, euid: u32, rootless: bool, user: Option<&str>) -> Result<StateRoot, String> {
+/// `rootless` is asked only for root with XDG_RUNTIME_DIR set (it reads /proc: start-up is hot).
+fn choose_root(xdg: Option<std::ffi::OsString>, euid: u32, rootless: impl FnOnce() -> bool, user: Option<&str>) -> Result<StateRoot, String> {
     let xdg = xdg.filter(|x| !x.is_empty());
     // Root in the initial user namespace keeps /run/berth even with XDG_RUNTIME_DIR (/run/user/0).
-    let honor_xdg = euid != 0 || (rootless && user != Some("root"));
+    let honor_xdg = xdg.is_some() && (euid != 0 || (user != Some("root") && rootless()));
     match xdg {
         Some(x) if honor_xdg => Ok(StateRoot { path: PathBuf::from(x).join("berth"), xdg: true }),
         _ if euid == 0 => Ok(StateRoot { path: PathBuf::from("/run/berth"), xdg: false }),
@@ -226,13 +227,13 @@ mod tests {
     fn default_state_root_as_runc_chooses() {
         let x = || Some(std::ffi::OsString::from("/run/user/1000"));
         let path = |r: Result<StateRoot, String>| r.map(|r| (r.path, r.xdg));
-        assert_eq!(path(choose_root(x(), 1000, true, Some("me"))), Ok(("/run/user/1000/berth".into(), true)));
-        assert_eq!(path(choose_root(x(), 0, false, Some("root"))), Ok(("/run/berth".into(), false)));
-        assert_eq!(path(choose_root(None, 0, false, None)), Ok(("/run/berth".into(), false)));
+        assert_eq!(path(choose_root(x(), 1000, || true, Some("me"))), Ok(("/run/user/1000/berth".into(), true)));
+        assert_eq!(path(choose_root(x(), 0, || false, Some("root"))), Ok(("/run/berth".into(), false)));
+        assert_eq!(path(choose_root(None, 0, || false, None)), Ok(("/run/berth".into(), false)));
         // root inside a user namespace (rootless podman, ...): XDG unless $USER is root
-        assert_eq!(path(choose_root(x(), 0, true, Some("me"))), Ok(("/run/user/1000/berth".into(), true)));
-        assert_eq!(path(choose_root(x(), 0, true, Some("root"))), Ok(("/run/berth".into(), false)));
-        let e = path(choose_root(Some("".into()), 1000, true, None)).unwrap_err();
+        assert_eq!(path(choose_root(x(), 0, || true, Some("me"))), Ok(("/run/user/1000/berth".into(), true)));
+        assert_eq!(path(choose_root(x(), 0, || true, Some("root"))), Ok(("/run/berth".into(), false)));
+        let e = path(choose_root(Some("".into()), 1000, || true, None)).unwrap_err();
         assert!(e.contains("XDG_RUNTIME_DIR") && e.contains("--root"), "{e}");
     }
 }
