@@ -3,7 +3,8 @@
 //! runtime re-executes itself once through a read-only view of the same file: a detached
 //! overlayfs (no upper layer, so it can never be made writable) whose lower layer is the
 //! binary's directory. Fallbacks: a read-only detached bind of the file, then a sealed memfd
-//! copy (with a warning). A binary already on a read-only mount needs nothing.
+//! copy (with a warning). A binary already on a read-only mount needs nothing, and neither
+//! does a root-owned one run by an unprivileged user (see `rootless_cannot_write`).
 
 use crate::sys;
 use std::ffi::{CString, OsStr};
@@ -16,7 +17,7 @@ use std::path::Path;
 /// Returns only when it already is; otherwise re-executes the process (same argv, env and
 /// fds) and does not return, unless every way failed (then the error).
 pub fn protect_exe() -> io::Result<()> {
-    if exe_is_readonly()? {
+    if exe_is_readonly()? || rootless_cannot_write()? {
         return Ok(());
     }
     let exe = std::fs::read_link("/proc/self/exe")?;
@@ -25,7 +26,14 @@ pub fn protect_exe() -> io::Result<()> {
         Err(e1) => match bind_view(&exe) {
             Ok(fd) => fd,
             Err(e2) => {
-                log::warn!("cannot make a read-only view of {} (overlay: {e1}; bind: {e2}); using a sealed copy", exe.display());
+                let why = format!("cannot make a read-only view of {} (overlay: {e1}; bind: {e2}); using a sealed copy", exe.display());
+                // Unprivileged, mounts are out of reach: the copy is the expected way (runc's too).
+                // SAFETY: geteuid always succeeds.
+                if unsafe { libc::geteuid() } == 0 {
+                    log::warn!("{why}");
+                } else {
+                    log::debug!("{why}");
+                }
                 memfd_copy(&exe)?
             }
         },
@@ -47,6 +55,21 @@ fn exe_is_readonly() -> io::Result<bool> {
     // SAFETY: fcntl on our fd.
     let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
     Ok(seals >= 0 && seals & libc::F_SEAL_WRITE != 0)
+}
+
+/// Rootless, the container's ids are the caller's own and its subordinate ids: host root is
+/// never mapped (newuidmap refuses it, and an unprivileged writer can map only itself), and
+/// capabilities inside a user namespace do not reach inodes whose owner is unmapped. So a
+/// binary only host root can write (the installed case) is safe as it is.
+fn rootless_cannot_write() -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid always succeeds.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(false);
+    }
+    let m = std::fs::metadata("/proc/self/exe")?;
+    let group_ok = m.mode() & 0o020 == 0 || m.gid() == 0;
+    Ok(m.uid() == 0 && m.mode() & 0o002 == 0 && group_ok)
 }
 
 fn overlay_view(exe: &Path) -> io::Result<OwnedFd> {

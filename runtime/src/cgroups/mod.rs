@@ -612,7 +612,7 @@ fn wait_pids_exit(pids: &[i32], timeout_ms: u64) -> bool {
 }
 
 /// Rootless: not root, or root only inside a user namespace.
-pub(crate) fn running_rootless() -> bool {
+pub fn running_rootless() -> bool {
     // SAFETY: no arguments, cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return true;

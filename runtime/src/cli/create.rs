@@ -51,6 +51,6 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
     super::no_more("create", &a, 1)?;
     let opts = options(&a)?;
     berth_runtime::protect_exe()?;
-    g.runtime().create(id, &bundle(&a), &opts)?;
+    g.runtime()?.create(id, &bundle(&a), &opts)?;
     Ok(0)
 }

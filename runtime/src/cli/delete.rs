@@ -10,7 +10,7 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
     let id = a.id("delete")?;
     super::no_more("delete", &a, 1)?;
     let force = a.bool("force");
-    match g.runtime().load(id) {
+    match g.runtime()?.load(id) {
         Ok(mut c) => c.delete(force)?,
         Err(Error::NotFound(_)) if force => {}
         Err(e) => return Err(e.into()),

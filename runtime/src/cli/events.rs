@@ -17,7 +17,7 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
         Some(v) => parse_duration(v).with_context(|| format!("events: --interval {v:?}"))?,
         None => Duration::from_secs(5),
     };
-    let c = g.runtime().load(id)?;
+    let c = g.runtime()?.load(id)?;
     if !c.is_alive() {
         bail!("events: container {id:?} is not running");
     }

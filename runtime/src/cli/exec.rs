@@ -34,7 +34,7 @@ const FLAGS: &[Flag] = &[
 pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
     let a = super::args::parse("exec", argv, FLAGS, Some(1))?;
     let id = a.id("exec")?;
-    let c = g.runtime().load(id)?;
+    let c = g.runtime()?.load(id)?;
     let mut process: Process = match a.get("process") {
         Some(p) => {
             let raw = std::fs::read(p).with_context(|| format!("process file {p}"))?;

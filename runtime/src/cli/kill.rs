@@ -10,6 +10,6 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
     super::no_more("kill", &a, 2)?;
     let sig_name = a.pos.get(1).map(String::as_str).unwrap_or("SIGTERM");
     let sig = berth_runtime::signal::parse(sig_name).ok_or_else(|| anyhow!(berth_runtime::Error::Signal(sig_name.to_owned())))?;
-    g.runtime().load(id)?.kill(sig, a.bool("all"))?;
+    g.runtime()?.load(id)?.kill(sig, a.bool("all"))?;
     Ok(0)
 }

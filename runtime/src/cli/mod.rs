@@ -25,13 +25,53 @@ use berth_runtime::Runtime;
 use std::path::PathBuf;
 
 pub struct Globals {
-    pub root: PathBuf,
+    /// `--root`, or the default for who we are (an error only verbs that need state report).
+    pub root: Result<StateRoot, String>,
     pub systemd_cgroup: bool,
 }
 
+pub struct StateRoot {
+    pub path: PathBuf,
+    /// Under $XDG_RUNTIME_DIR: made 0700 with the sticky bit, as runc does (the XDG spec's way
+    /// of keeping a file from being cleaned away).
+    pub xdg: bool,
+}
+
 impl Globals {
-    pub fn runtime(&self) -> Runtime {
-        Runtime { root: self.root.clone(), systemd_cgroup: self.systemd_cgroup }
+    pub fn runtime(&self) -> Result<Runtime> {
+        let root = self.root.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if root.xdg {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&root.path)
+                .and_then(|_| std::fs::set_permissions(&root.path, std::fs::Permissions::from_mode(0o1700)))
+                .map_err(|e| anyhow::anyhow!("state root {}: {}", root.path.display(), berth_runtime::hooks::lower(&e)))?;
+        }
+        Ok(Runtime { root: root.path.clone(), systemd_cgroup: self.systemd_cgroup })
+    }
+}
+
+/// runc's rule: `$XDG_RUNTIME_DIR/berth` for a non-root user (and for root inside a user
+/// namespace unless $USER is root), else `/run/berth` for root. A non-root user without
+/// XDG_RUNTIME_DIR gets an error naming both ways out instead of a permission error on /run.
+fn default_root() -> Result<StateRoot, String> {
+    // SAFETY: geteuid always succeeds.
+    let euid = unsafe { libc::geteuid() };
+    let user = std::env::var("USER").ok();
+    choose_root(std::env::var_os("XDG_RUNTIME_DIR"), euid, berth_runtime::cgroups::running_rootless, user.as_deref())
+}
+
+/// `rootless` is asked only for root with XDG_RUNTIME_DIR set (it reads /proc: start-up is hot).
+fn choose_root(xdg: Option<std::ffi::OsString>, euid: u32, rootless: impl FnOnce() -> bool, user: Option<&str>) -> Result<StateRoot, String> {
+    let xdg = xdg.filter(|x| !x.is_empty());
+    // Root in the initial user namespace keeps /run/berth even with XDG_RUNTIME_DIR (/run/user/0).
+    let honor_xdg = xdg.is_some() && (euid != 0 || (user != Some("root") && rootless()));
+    match xdg {
+        Some(x) if honor_xdg => Ok(StateRoot { path: PathBuf::from(x).join("berth"), xdg: true }),
+        _ if euid == 0 => Ok(StateRoot { path: PathBuf::from("/run/berth"), xdg: false }),
+        _ => Err(format!("running as uid {euid} without XDG_RUNTIME_DIR: set XDG_RUNTIME_DIR or pass --root DIR (the default /run/berth is root's)")),
     }
 }
 
@@ -69,7 +109,8 @@ commands:
   features  print what this runtime supports (json)
 
 global flags:
-  --root DIR           state directory (default /run/berth)
+  --root DIR           state directory (default /run/berth; $XDG_RUNTIME_DIR/berth
+                       when not root)
   --log FILE           write logs to FILE (default stderr)
   --log-format FORMAT  text or json
   --debug              debug logging
@@ -105,7 +146,10 @@ pub fn main() -> i32 {
         return 0;
     }
     let g = Globals {
-        root: PathBuf::from(globals.get("root").unwrap_or("/run/berth")),
+        root: match globals.get("root") {
+            Some(r) => Ok(StateRoot { path: PathBuf::from(r), xdg: false }),
+            None => default_root(),
+        },
         systemd_cgroup: globals.bool("systemd-cgroup"),
     };
     if vargs.iter().any(|a| a == "--help" || a == "-h") && verb != "exec" {
@@ -154,7 +198,14 @@ fn first_positional(argv: &[String]) -> usize {
 }
 
 fn fail(e: &anyhow::Error) -> i32 {
-    let msg = format!("{e:#}");
+    // The library's errors already print their io cause: show each cause once.
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if !msg.ends_with(&c) {
+            msg = if msg.is_empty() { c } else { format!("{msg}: {c}") };
+        }
+    }
     logging::error(&msg);
     eprintln!("berth: {msg}");
     1
@@ -166,4 +217,23 @@ pub fn no_more(verb: &str, a: &args::Args, n: usize) -> Result<()> {
         bail!("{verb}: unexpected argument {:?}", a.pos[n]);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_state_root_as_runc_chooses() {
+        let x = || Some(std::ffi::OsString::from("/run/user/1000"));
+        let path = |r: Result<StateRoot, String>| r.map(|r| (r.path, r.xdg));
+        assert_eq!(path(choose_root(x(), 1000, || true, Some("me"))), Ok(("/run/user/1000/berth".into(), true)));
+        assert_eq!(path(choose_root(x(), 0, || false, Some("root"))), Ok(("/run/berth".into(), false)));
+        assert_eq!(path(choose_root(None, 0, || false, None)), Ok(("/run/berth".into(), false)));
+        // root inside a user namespace (rootless podman, ...): XDG unless $USER is root
+        assert_eq!(path(choose_root(x(), 0, || true, Some("me"))), Ok(("/run/user/1000/berth".into(), true)));
+        assert_eq!(path(choose_root(x(), 0, || true, Some("root"))), Ok(("/run/berth".into(), false)));
+        let e = path(choose_root(Some("".into()), 1000, || true, None)).unwrap_err();
+        assert!(e.contains("XDG_RUNTIME_DIR") && e.contains("--root"), "{e}");
+    }
 }

@@ -8,7 +8,7 @@ pub fn main(g: &Globals, argv: &[String], pause: bool) -> Result<i32> {
     let a = super::args::parse(verb, argv, &[], None)?;
     let id = a.id(verb)?;
     super::no_more(verb, &a, 1)?;
-    let mut c = g.runtime().load(id)?;
+    let mut c = g.runtime()?.load(id)?;
     if pause {
         c.pause()?
     } else {

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
     let a = super::args::parse("ps", argv, &[opt(&["format", "f"])], Some(1))?;
     let id = a.id("ps")?;
-    let pids = g.runtime().load(id)?.pids()?;
+    let pids = g.runtime()?.load(id)?.pids()?;
     match a.get("format").unwrap_or("table") {
         "json" => {
             println!("{}", serde_json::to_string(&pids)?);

@@ -26,7 +26,7 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
     if !detach {
         block_forwarded_signals();
     }
-    let rt = g.runtime();
+    let rt = g.runtime()?;
     let mut c = rt.create(id, &super::create::bundle(&a), &opts)?;
     if let Err(e) = c.start() {
         let _ = c.delete(true);

@@ -7,7 +7,7 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
     let a = super::args::parse("state", argv, &[], None)?;
     let id = a.id("state")?;
     super::no_more("state", &a, 1)?;
-    let c = g.runtime().load(id)?;
+    let c = g.runtime()?.load(id)?;
     println!("{}", serde_json::to_string_pretty(&c.state())?);
     Ok(0)
 }

@@ -64,7 +64,7 @@ pub fn main(g: &Globals, argv: &[String]) -> Result<i32> {
         mem_bw_schema: s("mem-bw-schema"),
     };
     let res = resources_from_flags(&flags).with_context(|| format!("update: container {id:?}"))?;
-    let c = g.runtime().load(id)?;
+    let c = g.runtime()?.load(id)?;
     c.update(&res)?;
     Ok(0)
 }

@@ -99,7 +99,19 @@ impl Container {
         };
         let (parent, child) = Channel::pair().map_err(|e| Error::sys(id, "socketpair", e))?;
 
-        // Enter the pid/time namespaces for our next child only, clone, and come back.
+        // Enter the pid/time namespaces for our next child only, clone, and come back. That
+        // needs CAP_SYS_ADMIN in our own user namespace: unprivileged, the child enters them
+        // once inside the container's user namespace and forks the real process (a sibling).
+        // SAFETY: geteuid always succeeds.
+        let two_step = in_userns && unsafe { libc::geteuid() } != 0;
+        let later: Vec<(i32, OwnedFd)> = if two_step {
+            [(libc::CLONE_NEWPID, pid_ns.take()), (libc::CLONE_NEWTIME, time_ns.take())]
+                .into_iter()
+                .filter_map(|(f, ns)| ns.map(|ns| (f, ns)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let restore: Vec<(OwnedFd, i32)> = [(pid_ns.as_ref(), "pid_for_children", libc::CLONE_NEWPID), (time_ns.as_ref(), "time_for_children", libc::CLONE_NEWTIME)]
             .into_iter()
             .filter(|(ns, _, _)| ns.is_some())
@@ -114,7 +126,7 @@ impl Container {
         let cloned = sys::clone_fork(0);
         if let Ok(0) = cloned {
             drop(parent);
-            let msg = match child_main(&child, &join, &plan, seccomp.as_ref(), notify_conn.as_ref().map(|c| (c.as_raw_fd(), state_json.as_slice())), &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
+            let msg = match child_main(&child, &join, &later, &plan, seccomp.as_ref(), notify_conn.as_ref().map(|c| (c.as_raw_fd(), state_json.as_slice())), &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -124,9 +136,21 @@ impl Container {
         for (fd, flag) in &restore {
             let _ = sys::setns(fd.as_fd(), *flag);
         }
-        let pid = cloned.map_err(|e| Error::sys(id, "clone", e))?;
+        let mut pid = cloned.map_err(|e| Error::sys(id, "clone", e))?;
         drop(child);
         drop(console_sock);
+        if !later.is_empty() {
+            let first = pid;
+            let r = parent.recv();
+            let _ = sys::waitpid(first, 0);
+            match r {
+                Ok(Some((Msg::Pid(p), _))) => pid = p,
+                Ok(Some((Msg::Error(e), _))) => return Err(Error::Init { id: id.to_owned(), msg: e }),
+                Ok(Some((m, _))) => return Err(Error::Init { id: id.to_owned(), msg: format!("unexpected message {m:?}") }),
+                Ok(None) => return Err(Error::Init { id: id.to_owned(), msg: "the exec helper exited early".into() }),
+                Err(e) => return Err(Error::sys(id, "exec channel", e)),
+            }
+        }
         let kill = |e: Error| {
             // SAFETY: our child.
             unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -161,6 +185,7 @@ enum Never {}
 fn child_main(
     chan: &Channel,
     join: &[(i32, OwnedFd)],
+    later: &[(i32, OwnedFd)],
     plan: &ProcessPlan,
     seccomp: Option<&SeccompFilter>,
     notify: Option<(RawFd, &[u8])>,
@@ -187,6 +212,18 @@ fn child_main(
     }
     for (flag, fd) in join {
         sys::setns(fd.as_fd(), *flag).map_err(|x| e(&format!("join {} namespace", crate::plan::ns_name(*flag)), x))?;
+    }
+    if !later.is_empty() {
+        for (flag, fd) in later {
+            sys::setns(fd.as_fd(), *flag).map_err(|x| e(&format!("enter {} namespace", crate::plan::ns_name(*flag)), x))?;
+        }
+        // The real process: the runtime's child (CLONE_PARENT), in the pid/time namespaces.
+        let pid = sys::clone_fork(libc::CLONE_PARENT as u64).map_err(|x| e("fork into the pid namespace", x))?;
+        if pid > 0 {
+            let _ = chan.send(&Msg::Pid(pid));
+            sys::exit_now(0);
+        }
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).map_err(|x| e("pdeathsig", x))?;
     }
     match chan.expect("cgroup join")? {
         (Msg::Go, _) => {}

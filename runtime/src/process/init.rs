@@ -70,9 +70,7 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     if plan.ns.creates(libc::CLONE_NEWCGROUP) {
         sys::unshare(libc::CLONE_NEWCGROUP).map_err(|e| rootfs::err("unshare cgroup namespace", e))?;
     }
-    if let Some(adj) = plan.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| rootfs::err(format!("oom_score_adj {adj}"), e))?;
-    }
+    // oom_score_adj was set by the runtime (parent::set_oom_score_adj).
 
     // Root filesystem.
     // SAFETY: umask always succeeds; device and directory modes must be exactly as planned.
@@ -237,6 +235,10 @@ fn namespaces(a: &InitArgs<'_>) -> Result<(), String> {
         }
     }
     if ns.creates(libc::CLONE_NEWUSER) {
+        // /proc/PID of a non-dumpable process belongs to root: an unprivileged runtime (and
+        // newuidmap, which checks the owner) could not write our maps. Nothing runs in the
+        // container yet, so being dumpable for the caller's own uid exposes nothing.
+        sys::prctl(libc::PR_SET_DUMPABLE, 1, 0).map_err(|e| rootfs::err("set dumpable for the id maps", e))?;
         a.chan.send(&Msg::NeedMaps).map_err(|e| format!("channel: {e}"))?;
         expect(&a.chan, "uid/gid maps", |m| matches!(m, Msg::MapsDone))?;
         // Become root of the new user namespace (the maps now exist).
@@ -251,10 +253,20 @@ fn namespaces(a: &InitArgs<'_>) -> Result<(), String> {
         if !plan.time_offsets.is_empty() {
             let text: String = plan.time_offsets.iter().map(|(c, s, n)| format!("{c} {s} {n}\n")).collect();
             // One write per line: the kernel takes one offset per write.
+            if ns.creates(libc::CLONE_NEWUSER) {
+                // Our own /proc files too must be ours, not host root's, to be opened for
+                // writing (becoming root inside may have reset the flag).
+                sys::prctl(libc::PR_SET_DUMPABLE, 1, 0).map_err(|e| rootfs::err("set dumpable for timens_offsets", e))?;
+            }
             for line in text.lines() {
                 std::fs::write("/proc/self/timens_offsets", line).map_err(|e| rootfs::err("write timens_offsets", e))?;
             }
         }
+    }
+    if ns.creates(libc::CLONE_NEWUSER) {
+        sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map_err(|e| rootfs::err("set non-dumpable", e))?;
+    }
+    if ns.needs_fork() {
         // The real init: a sibling (CLONE_PARENT), so the runtime, not this process, is its
         // parent; it enters the new pid and time namespaces.
         let pid = sys::clone_fork(libc::CLONE_PARENT as u64).map_err(|e| rootfs::err("fork into the pid namespace", e))?;

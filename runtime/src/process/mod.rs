@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod exec;
+pub mod idmap;
 pub mod init;
 pub mod parent;
 pub mod setup;

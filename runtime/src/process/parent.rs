@@ -92,7 +92,9 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
         let (m, _) = chan.expect("namespaces").map_err(fail)?;
         match m {
             Msg::NeedMaps => {
-                write_maps(s.pid, plan).map_err(|e| fail(e))?;
+                // The child is dumpable only now: its /proc files are ours to write.
+                set_oom_score_adj(s.pid, plan).map_err(fail)?;
+                super::idmap::write_maps(s.pid, &plan.uid_map, &plan.gid_map).map_err(fail)?;
                 chan.send(&Msg::MapsDone).map_err(|e| Error::sys(id, "init channel", e))?;
             }
             Msg::Pid(p) => {
@@ -106,6 +108,9 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
             Msg::Waiting => waiting = true,
             m => return Err(fail(format!("unexpected message {m:?}"))),
         }
+    }
+    if !plan.ns.creates(libc::CLONE_NEWUSER) {
+        set_oom_score_adj(s.pid, plan).map_err(fail)?;
     }
     if let Some(cg) = a.cgroup {
         cg.create()?;
@@ -142,18 +147,15 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     Ok(pty)
 }
 
-fn write_maps(pid: i32, plan: &Plan) -> std::result::Result<(), String> {
-    let w = |file: &str, data: &str| {
-        std::fs::write(format!("/proc/{pid}/{file}"), data).map_err(|e| format!("write {file} {:?}: {}", data.trim(), crate::hooks::lower(&e)))
-    };
-    // SAFETY: geteuid always succeeds.
-    if unsafe { libc::geteuid() } != 0 {
-        // Without CAP_SETGID in the parent namespace the kernel insists on this.
-        w("setgroups", "deny")?;
-    }
-    w("uid_map", &plan.uid_map)?;
-    w("gid_map", &plan.gid_map)?;
-    Ok(())
+/// Written by the runtime, not the init: lowering the value needs CAP_SYS_RESOURCE on the
+/// host, which an init in its own user namespace never has (runc does it before the clone).
+/// Inherited by the real init when there is an intermediate fork.
+fn set_oom_score_adj(pid: i32, plan: &Plan) -> std::result::Result<(), String> {
+    let Some(adj) = plan.oom_score_adj else { return Ok(()) };
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied { " (below the current value needs CAP_SYS_RESOURCE on the host)" } else { "" };
+        format!("oom_score_adj {adj}: {}{hint}", crate::hooks::lower(&e))
+    })
 }
 
 /// Keep an fd number from being reused while the init is set up.

@@ -80,7 +80,10 @@ pub fn finalize<'a>(f: &Finalize<'a>) -> Result<Prepared<'a>> {
         let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
         // SAFETY: valid rlimit struct.
         if unsafe { libc::setrlimit(res as _, &lim) } < 0 {
-            return Err(err(format!("setrlimit {res} ({soft}/{hard})"), io::Error::last_os_error()));
+            let e = io::Error::last_os_error();
+            // Rootless, the hard limit can only go down: say so instead of a bare EPERM.
+            let hint = if e.raw_os_error() == Some(libc::EPERM) { " above the current hard limit needs CAP_SYS_RESOURCE on the host" } else { "" };
+            return Err(err(format!("setrlimit {res} ({soft}/{hard}){hint}"), e));
         }
     }
     if let Some(pers) = f.personality {
