@@ -1,0 +1,162 @@
+//! Faults: `create` failing at each of its steps (`BERTH_FAULT=<step>`, the `berth-fault`
+//! binary) gives one error line naming the container and the step and leaves nothing behind;
+//! so do 1,000 such failures in parallel; and a `create` killed with SIGKILL midway
+//! (`BERTH_FAULT=pause:<step>`, or during a sleeping createRuntime hook) is cleaned up by
+//! `delete --force`: state, cgroup, the orphaned init (it dies with its create), mounts.
+
+use berth_integration::faults::{assert_no_leftovers, fault_berth, is_dead, leftovers, parallel, procs_mentioning, wait_dead, STEPS};
+use berth_integration::runtime::{Berth, Bundle};
+use serde_json::json;
+use std::io::BufRead;
+use std::process::Stdio;
+
+/// A bundle that exercises every step: hooks in the runtime and in the container.
+fn hooked_bundle(b: &Berth) -> Bundle {
+    let mut bundle = b.bundle(&["sleep", "30"]);
+    bundle.spec["hooks"] = json!({
+        "createRuntime": [{"path": "/bin/true"}],
+        "createContainer": [{"path": "/bin/true"}],
+    });
+    bundle.save();
+    bundle
+}
+
+/// `create` with `BERTH_FAULT=step` fails with one line naming `id` and the step, and leaves
+/// nothing (the pid file included).
+fn create_fails_at(b: &Berth, bundle: &Bundle, id: &str, step: &str) -> Result<(), String> {
+    let pid_file = b.tmp.path().join(format!("{id}.pid"));
+    let o = berth_integration::runtime::output_via_files(
+        b.cmd(["create", "-b", bundle.dir.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), id]).env("BERTH_FAULT", step),
+        b.tmp.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    if o.status.success() {
+        return Err(format!("{step}: create succeeded"));
+    }
+    let want = format!("berth: container \"{id}\": injected fault at step {step}");
+    if err.trim_end() != want {
+        return Err(format!("{step}: want one line {want:?}, got {err:?}"));
+    }
+    if pid_file.exists() {
+        return Err(format!("{step}: pid file {} left behind", pid_file.display()));
+    }
+    if b.root.join(id).exists() {
+        return Err(format!("{step}: state dir of {id} left behind"));
+    }
+    Ok(())
+}
+
+#[test]
+fn create_failing_at_each_step_leaves_nothing() {
+    let b = fault_berth("fault-step");
+    let bundle = hooked_bundle(&b);
+    let prefix = format!("fs-{}-", std::process::id());
+    for step in STEPS {
+        let id = format!("{prefix}{step}");
+        create_fails_at(&b, &bundle, &id, step).unwrap();
+        assert_no_leftovers(&b, &prefix);
+    }
+    // Without a fault the same bundle works (the faults are what failed).
+    let id = format!("{prefix}ok");
+    b.ok(["create", "-b", bundle.dir.to_str().unwrap(), &id]);
+    b.ok(["delete", "--force", &id]);
+    assert_no_leftovers(&b, &prefix);
+}
+
+#[test]
+fn a_thousand_injected_failures_in_parallel_leave_nothing() {
+    let b = fault_berth("fault-loop");
+    let prefix = format!("fl-{}-", std::process::id());
+    let bundles: Vec<Bundle> = (0..2).map(|_| hooked_bundle(&b)).collect();
+    let t0 = std::time::Instant::now();
+    parallel(1000, 8, |i| {
+        let step = STEPS[i % STEPS.len()];
+        create_fails_at(&b, &bundles[i % 2], &format!("{prefix}{i}"), step)
+    });
+    eprintln!("1000 injected failures: {:.1}s", t0.elapsed().as_secs_f64());
+    assert_no_leftovers(&b, &prefix);
+}
+
+/// Start `create` paused at `step`, return it and the pid that paused (create, or the init
+/// as its own pid namespace numbers it).
+fn create_paused(b: &Berth, bundle: &Bundle, id: &str, step: &str) -> (std::process::Child, i32) {
+    let mut c = b
+        .cmd(["create", "-b", bundle.dir.to_str().unwrap(), id])
+        .env("BERTH_FAULT", format!("pause:{step}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(c.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let want = format!("berth-fault: paused at {step} pid ");
+    let pid = line.trim().strip_prefix(&want).and_then(|p| p.parse().ok());
+    let Some(pid) = pid else {
+        let _ = c.kill();
+        panic!("{step}: want {want:?}…, got {line:?}");
+    };
+    (c, pid)
+}
+
+#[test]
+fn kill_9_of_create_at_each_step_then_delete_force_cleans_up() {
+    let b = fault_berth("fault-kill");
+    let plain = Berth::new("fault-kill-plain");
+    let bundle = hooked_bundle(&b);
+    let prefix = format!("fk-{}-", std::process::id());
+    for step in STEPS {
+        let id = format!("{prefix}{step}");
+        let (mut create, paused) = create_paused(&b, &bundle, &id, step);
+        // Every process of this create (its init is a fork with the same command line).
+        let procs: Vec<i32> = procs_mentioning(&id).iter().filter_map(|l| l.split(':').next()?.parse().ok()).collect();
+        // (The init reports its pid in its own pid namespace: 1.)
+        assert!(paused == 1 || procs.contains(&paused), "{step}: paused pid {paused} not among {procs:?}");
+        assert!(!procs.is_empty(), "{step}: no process of the create found");
+        create.kill().unwrap();
+        create.wait().unwrap();
+        // The init dies with its create: before `create` has recorded it, nothing else could.
+        for p in &procs {
+            assert!(wait_dead(*p, 3000), "{step}: process {p} outlived the killed create");
+        }
+        // The plain `berth` (no fault feature) cleans up what is left.
+        let o = std::process::Command::new(&plain.bin).arg("--root").arg(&b.root).args(["delete", "--force", &id]).output().unwrap();
+        assert!(o.status.success(), "{step}: delete --force: {}", String::from_utf8_lossy(&o.stderr));
+        let left = leftovers(&b, &prefix);
+        assert!(left.is_empty(), "{step}: left behind after delete --force:\n{}", left.join("\n"));
+    }
+}
+
+#[test]
+fn kill_9_of_create_during_a_sleeping_create_runtime_hook() {
+    let b = Berth::new("fault-hook");
+    let prefix = format!("fh-{}-", std::process::id());
+    let id = format!("{prefix}0");
+    let mut bundle = b.bundle(&["sleep", "30"]);
+    let marker = b.tmp.path().join("hook.pid");
+    bundle.spec["hooks"] = json!({
+        "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {}; exec sleep 60", marker.display())]}],
+    });
+    bundle.save();
+    let mut create = b.cmd(["create", "-b", bundle.dir.to_str().unwrap(), &id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut hook = 0;
+    for _ in 0..1000 {
+        if let Some(p) = std::fs::read_to_string(&marker).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            hook = p;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(hook > 0, "the hook never ran");
+    // The init, waiting for the hook to finish (it has joined the cgroup).
+    let inits: Vec<i32> = procs_mentioning(&id).iter().filter_map(|l| l.split(':').next()?.parse().ok()).filter(|&p| p != create.id() as i32).collect();
+    assert!(!inits.is_empty(), "no init found for {id}");
+    create.kill().unwrap();
+    create.wait().unwrap();
+    for p in inits.iter().chain([&hook]) {
+        assert!(wait_dead(*p, 3000), "process {p} outlived the killed create");
+    }
+    assert!(b.root.join(&id).exists(), "the half-made state dir should still be there for delete");
+    b.ok(["delete", "--force", &id]);
+    assert_no_leftovers(&b, &prefix);
+    assert!(is_dead(hook));
+}
