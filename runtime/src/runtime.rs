@@ -223,6 +223,11 @@ impl Runtime {
         fault("pid-file").map_err(unpid)?;
         // Recorded: release the init from dying with us (process::init waits for this).
         spawned.chan.send(&Msg::Committed).map_err(|e| unpid(Error::sys(id, "init channel", e)))?;
+        match spawned.chan.expect("its release") {
+            Ok((Msg::Detached, _)) => {}
+            Ok((m, _)) => return Err(unpid(Error::Init { id: id.to_owned(), msg: format!("unexpected message {m:?}") })),
+            Err(msg) => return Err(unpid(Error::Init { id: id.to_owned(), msg })),
+        }
         Ok(Container {
             id: id.to_owned(),
             pid: spawned.pid,

@@ -25,6 +25,8 @@ pub enum Msg {
     Ready,
     /// parent: the container is recorded (state.json): the init may now outlive the runtime.
     Committed,
+    /// child: death signal cleared, so the runtime may exit (the reply to `Committed`).
+    Detached,
     /// parent: start the user process (`run`, `exec`: no fifo).
     Start,
     /// child: the pty master (fd attached).
@@ -48,6 +50,7 @@ impl Msg {
             Msg::Pty => (10, &[]),
             Msg::Error(s) => (11, s.as_bytes()),
             Msg::Committed => (12, &[]),
+            Msg::Detached => (13, &[]),
         };
         let mut v = Vec::with_capacity(1 + body.len());
         v.push(tag);
@@ -71,6 +74,7 @@ impl Msg {
             10 => Msg::Pty,
             11 => Msg::Error(String::from_utf8_lossy(body).into_owned()),
             12 => Msg::Committed,
+            13 => Msg::Detached,
             _ => return Err(bad()),
         })
     }

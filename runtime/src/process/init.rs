@@ -160,6 +160,8 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
         _ => sys::exit_now(1),
     }
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|e| Failure::Late(rootfs::err("pdeathsig", e), None))?;
+    // `create` must not exit before this point, or the death signal still set would kill us.
+    a.chan.send(&Msg::Detached).map_err(|e| Failure::Late(format!("channel: {e}"), None))?;
 
     let fifo = match a.state_dir {
         Some(dir) => {
