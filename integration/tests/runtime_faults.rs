@@ -10,13 +10,19 @@ use serde_json::json;
 use std::io::BufRead;
 use std::process::Stdio;
 
-/// A bundle that exercises every step: hooks in the runtime and in the container.
-fn hooked_bundle(b: &Berth) -> Bundle {
+/// A bundle that exercises every step: hooks in the runtime and in the container. With
+/// `fork`, a time namespace too: the init is then forked by an intermediate child (the other
+/// path through `clone`).
+fn hooked_bundle(b: &Berth, fork: bool) -> Bundle {
     let mut bundle = b.bundle(&["sleep", "30"]);
     bundle.spec["hooks"] = json!({
         "createRuntime": [{"path": "/bin/true"}],
         "createContainer": [{"path": "/bin/true"}],
     });
+    if fork {
+        bundle.spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+        bundle.spec["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 100}});
+    }
     bundle.save();
     bundle
 }
@@ -49,25 +55,27 @@ fn create_fails_at(b: &Berth, bundle: &Bundle, id: &str, step: &str) -> Result<(
 #[test]
 fn create_failing_at_each_step_leaves_nothing() {
     let b = fault_berth("fault-step");
-    let bundle = hooked_bundle(&b);
     let prefix = format!("fs-{}-", std::process::id());
-    for step in STEPS {
-        let id = format!("{prefix}{step}");
-        create_fails_at(&b, &bundle, &id, step).unwrap();
+    for fork in [false, true] {
+        let bundle = hooked_bundle(&b, fork);
+        for step in STEPS {
+            let id = format!("{prefix}{step}-{fork}");
+            create_fails_at(&b, &bundle, &id, step).unwrap();
+            assert_no_leftovers(&b, &prefix);
+        }
+        // Without a fault the same bundle works (the faults are what failed).
+        let id = format!("{prefix}ok-{fork}");
+        b.ok(["create", "-b", bundle.dir.to_str().unwrap(), &id]);
+        b.ok(["delete", "--force", &id]);
         assert_no_leftovers(&b, &prefix);
     }
-    // Without a fault the same bundle works (the faults are what failed).
-    let id = format!("{prefix}ok");
-    b.ok(["create", "-b", bundle.dir.to_str().unwrap(), &id]);
-    b.ok(["delete", "--force", &id]);
-    assert_no_leftovers(&b, &prefix);
 }
 
 #[test]
 fn a_thousand_injected_failures_in_parallel_leave_nothing() {
     let b = fault_berth("fault-loop");
     let prefix = format!("fl-{}-", std::process::id());
-    let bundles: Vec<Bundle> = (0..2).map(|_| hooked_bundle(&b)).collect();
+    let bundles: Vec<Bundle> = [false, true].map(|fork| hooked_bundle(&b, fork)).into();
     let t0 = std::time::Instant::now();
     parallel(1000, 8, |i| {
         let step = STEPS[i % STEPS.len()];
@@ -102,11 +110,12 @@ fn create_paused(b: &Berth, bundle: &Bundle, id: &str, step: &str) -> (std::proc
 fn kill_9_of_create_at_each_step_then_delete_force_cleans_up() {
     let b = fault_berth("fault-kill");
     let plain = Berth::new("fault-kill-plain");
-    let bundle = hooked_bundle(&b);
     let prefix = format!("fk-{}-", std::process::id());
-    for step in STEPS {
-        let id = format!("{prefix}{step}");
-        let (mut create, paused) = create_paused(&b, &bundle, &id, step);
+    let bundles: Vec<Bundle> = [false, true].map(|fork| hooked_bundle(&b, fork)).into();
+    for (step, fork) in STEPS.iter().flat_map(|s| [(s, false), (s, true)]) {
+        let bundle = &bundles[fork as usize];
+        let id = format!("{prefix}{step}-{fork}");
+        let (mut create, paused) = create_paused(&b, bundle, &id, step);
         // Every process of this create (its init is a fork with the same command line).
         let procs: Vec<i32> = procs_mentioning(&id).iter().filter_map(|l| l.split(':').next()?.parse().ok()).collect();
         // (The init reports its pid in its own pid namespace: 1.)
