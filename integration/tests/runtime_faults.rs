@@ -169,3 +169,16 @@ fn kill_9_of_create_during_a_sleeping_create_runtime_hook() {
     assert_no_leftovers(&b, &prefix);
     assert!(is_dead(hook));
 }
+
+/// The fault points compile to nothing without the feature: `berth` itself has no trace of
+/// them (the variable name, the error text), while `berth-fault` does.
+#[test]
+fn berth_itself_carries_no_fault_injection() {
+    let has = |bin: &std::path::Path, needle: &[u8]| std::fs::read(bin).unwrap().windows(needle.len()).any(|w| w == needle);
+    let plain = berth_integration::bin("berth");
+    let fault = berth_integration::faults::fault_bin();
+    for needle in [&b"BERTH_FAULT"[..], b"injected fault at step"] {
+        assert!(!has(&plain, needle), "{} contains {:?}", plain.display(), String::from_utf8_lossy(needle));
+        assert!(has(&fault, needle), "{} lacks {:?}", fault.display(), String::from_utf8_lossy(needle));
+    }
+}
