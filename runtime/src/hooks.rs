@@ -110,11 +110,16 @@ fn run_one(h: &HookPlan, state: &[u8]) -> std::result::Result<(), String> {
         // A hook lives no longer than the runtime waiting for it: a `create` killed while a
         // hook runs must not leave the hook behind (it would run on, e.g. for a container
         // `delete --force` has already removed).
-        // SAFETY: prctl is async-signal-safe.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl, getppid and _exit are async-signal-safe.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // The runtime died before the death signal was armed.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
                 }
                 Ok(())
             })
