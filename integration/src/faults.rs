@@ -171,3 +171,16 @@ pub fn assert_no_leftovers(b: &Berth, prefix: &str) {
     }
     panic!("{} things left behind by {prefix}*:\n{}", left.len(), left.join("\n"));
 }
+
+/// On drop (a test passing or failing), `delete --force` every container left under the
+/// root: a failed assertion must not leave containers, cgroups or processes to the host.
+pub struct DeleteAll<'a>(pub &'a Berth);
+
+impl Drop for DeleteAll<'_> {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(&self.0.root).into_iter().flatten().flatten() {
+            let id = e.file_name();
+            let _ = self.0.cmd([std::ffi::OsStr::new("delete"), "--force".as_ref(), &id]).output();
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! (`BERTH_FAULT=pause:<step>`, or during a sleeping createRuntime hook) is cleaned up by
 //! `delete --force`: state, cgroup, the orphaned init (it dies with its create), mounts.
 
-use berth_integration::faults::{assert_no_leftovers, fault_berth, is_dead, leftovers, parallel, procs_mentioning, wait_dead, STEPS};
+use berth_integration::faults::{assert_no_leftovers, fault_berth, DeleteAll, is_dead, leftovers, parallel, procs_mentioning, wait_dead, STEPS};
 use berth_integration::runtime::{Berth, Bundle};
 use serde_json::json;
 use std::io::BufRead;
@@ -55,6 +55,7 @@ fn create_fails_at(b: &Berth, bundle: &Bundle, id: &str, step: &str) -> Result<(
 #[test]
 fn create_failing_at_each_step_leaves_nothing() {
     let b = fault_berth("fault-step");
+    let _cleanup = DeleteAll(&b);
     let prefix = format!("fs-{}-", std::process::id());
     for fork in [false, true] {
         let bundle = hooked_bundle(&b, fork);
@@ -74,6 +75,7 @@ fn create_failing_at_each_step_leaves_nothing() {
 #[test]
 fn a_thousand_injected_failures_in_parallel_leave_nothing() {
     let b = fault_berth("fault-loop");
+    let _cleanup = DeleteAll(&b);
     let prefix = format!("fl-{}-", std::process::id());
     let bundles: Vec<Bundle> = [false, true].map(|fork| hooked_bundle(&b, fork)).into();
     let t0 = std::time::Instant::now();
@@ -85,9 +87,20 @@ fn a_thousand_injected_failures_in_parallel_leave_nothing() {
     assert_no_leftovers(&b, &prefix);
 }
 
+/// A child process killed (and reaped) when dropped: a failing assertion must not leave a
+/// paused `create` holding its container's lock (the cleanup's `delete --force` would wait).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Start `create` paused at `step`, return it and the pid that paused (create, or the init
 /// as its own pid namespace numbers it).
-fn create_paused(b: &Berth, bundle: &Bundle, id: &str, step: &str) -> (std::process::Child, i32) {
+fn create_paused(b: &Berth, bundle: &Bundle, id: &str, step: &str) -> (Killed, i32) {
     let mut c = b
         .cmd(["create", "-b", bundle.dir.to_str().unwrap(), id])
         .env("BERTH_FAULT", format!("pause:{step}"))
@@ -95,34 +108,33 @@ fn create_paused(b: &Berth, bundle: &Bundle, id: &str, step: &str) -> (std::proc
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = c.stderr.take().unwrap();
+    let c = Killed(c);
     let mut line = String::new();
-    std::io::BufReader::new(c.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    std::io::BufReader::new(stderr).read_line(&mut line).unwrap();
     let want = format!("berth-fault: paused at {step} pid ");
     let pid = line.trim().strip_prefix(&want).and_then(|p| p.parse().ok());
-    let Some(pid) = pid else {
-        let _ = c.kill();
-        panic!("{step}: want {want:?}…, got {line:?}");
-    };
+    let Some(pid) = pid else { panic!("{step}: want {want:?}…, got {line:?}") };
     (c, pid)
 }
 
 #[test]
 fn kill_9_of_create_at_each_step_then_delete_force_cleans_up() {
     let b = fault_berth("fault-kill");
+    let _cleanup = DeleteAll(&b);
     let plain = Berth::new("fault-kill-plain");
     let prefix = format!("fk-{}-", std::process::id());
     let bundles: Vec<Bundle> = [false, true].map(|fork| hooked_bundle(&b, fork)).into();
     for (step, fork) in STEPS.iter().flat_map(|s| [(s, false), (s, true)]) {
         let bundle = &bundles[fork as usize];
         let id = format!("{prefix}{step}-{fork}");
-        let (mut create, paused) = create_paused(&b, bundle, &id, step);
+        let (create, paused) = create_paused(&b, bundle, &id, step);
         // Every process of this create (its init is a fork with the same command line).
         let procs: Vec<i32> = procs_mentioning(&id).iter().filter_map(|l| l.split(':').next()?.parse().ok()).collect();
         // (The init reports its pid in its own pid namespace: 1.)
         assert!(paused == 1 || procs.contains(&paused), "{step}: paused pid {paused} not among {procs:?}");
         assert!(!procs.is_empty(), "{step}: no process of the create found");
-        create.kill().unwrap();
-        create.wait().unwrap();
+        drop(create); // SIGKILL, reaped
         // The init dies with its create: before `create` has recorded it, nothing else could.
         for p in &procs {
             assert!(wait_dead(*p, 3000), "{step}: process {p} outlived the killed create");
@@ -138,6 +150,7 @@ fn kill_9_of_create_at_each_step_then_delete_force_cleans_up() {
 #[test]
 fn kill_9_of_create_during_a_sleeping_create_runtime_hook() {
     let b = Berth::new("fault-hook");
+    let _cleanup = DeleteAll(&b);
     let prefix = format!("fh-{}-", std::process::id());
     let id = format!("{prefix}0");
     let mut bundle = b.bundle(&["sleep", "30"]);
@@ -146,7 +159,7 @@ fn kill_9_of_create_during_a_sleeping_create_runtime_hook() {
         "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {}; exec sleep 60", marker.display())]}],
     });
     bundle.save();
-    let mut create = b.cmd(["create", "-b", bundle.dir.to_str().unwrap(), &id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let create = Killed(b.cmd(["create", "-b", bundle.dir.to_str().unwrap(), &id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
     let mut hook = 0;
     for _ in 0..1000 {
         if let Some(p) = std::fs::read_to_string(&marker).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
@@ -157,10 +170,9 @@ fn kill_9_of_create_during_a_sleeping_create_runtime_hook() {
     }
     assert!(hook > 0, "the hook never ran");
     // The init, waiting for the hook to finish (it has joined the cgroup).
-    let inits: Vec<i32> = procs_mentioning(&id).iter().filter_map(|l| l.split(':').next()?.parse().ok()).filter(|&p| p != create.id() as i32).collect();
+    let inits: Vec<i32> = procs_mentioning(&id).iter().filter_map(|l| l.split(':').next()?.parse().ok()).filter(|&p| p != create.0.id() as i32).collect();
     assert!(!inits.is_empty(), "no init found for {id}");
-    create.kill().unwrap();
-    create.wait().unwrap();
+    drop(create); // SIGKILL, reaped
     for p in inits.iter().chain([&hook]) {
         assert!(wait_dead(*p, 3000), "process {p} outlived the killed create");
     }

@@ -2,7 +2,7 @@
 //! processes sharing one `--root`. None may fail, and nothing may be left: no state dir,
 //! mount, cgroup directory (any v1 hierarchy or the unified one) or process.
 
-use berth_integration::faults::{assert_no_leftovers, is_dead, parallel, wait_dead};
+use berth_integration::faults::{assert_no_leftovers, is_dead, parallel, wait_dead, DeleteAll};
 use berth_integration::runtime::Berth;
 use std::sync::Mutex;
 
@@ -12,6 +12,7 @@ const THREADS: usize = 16;
 #[test]
 fn two_hundred_containers_sixteen_at_a_time_leave_nothing() {
     let b = Berth::new("load");
+    let _cleanup = DeleteAll(&b);
     let prefix = format!("ld-{}-", std::process::id());
     // Two bundles, each shared by up to 16 containers at once (a read-only use of the rootfs,
     // as runc allows): even ids run `true` and have usually stopped by delete, odd ones still
@@ -31,15 +32,23 @@ fn two_hundred_containers_sixteen_at_a_time_leave_nothing() {
                 Err(format!("berth {args:?}: {}", String::from_utf8_lossy(&o.stderr).trim()))
             }
         };
-        run(&["create", "-b", bundle, "--pid-file", pid_file.to_str().unwrap(), &id])?;
-        let pid: i32 = std::fs::read_to_string(&pid_file).map_err(|e| e.to_string())?.trim().parse().map_err(|e| format!("pid file: {e}"))?;
-        pids.lock().unwrap().push(pid);
-        run(&["start", &id])?;
-        run(&["delete", "--force", &id])?;
-        if !wait_dead(pid, 2000) {
-            return Err(format!("{id}: init {pid} still alive after delete"));
+        let steps = || -> Result<(), String> {
+            run(&["create", "-b", bundle, "--pid-file", pid_file.to_str().unwrap(), &id])?;
+            let pid: i32 = std::fs::read_to_string(&pid_file).map_err(|e| e.to_string())?.trim().parse().map_err(|e| format!("pid file: {e}"))?;
+            pids.lock().unwrap().push(pid);
+            run(&["start", &id])?;
+            run(&["delete", "--force", &id])?;
+            if !wait_dead(pid, 2000) {
+                return Err(format!("{id}: init {pid} still alive after delete"));
+            }
+            Ok(())
+        };
+        let r = steps();
+        if r.is_err() {
+            // The failure is reported; do not leave the container to the host.
+            let _ = b.run(["delete", "--force", &id]);
         }
-        Ok(())
+        r
     });
     let took = t0.elapsed();
     eprintln!("{N} containers, {THREADS} at a time: {:.1}s", took.as_secs_f64());
