@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 # the peers the integration tests drive (idempotent: a no-op once installed)
 hack/install-deps.sh
 cargo build --workspace --bins --locked
+# berth with fault injection, for integration/tests/runtime_faults.rs (never a release binary).
+cargo build -p berth-runtime --features fault-injection --bin berth-fault --locked
 cargo test --workspace --locked --no-fail-fast "$@"

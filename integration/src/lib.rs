@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod cgroups;
+pub mod faults;
 pub mod containerd;
 pub mod cri;
 pub mod runtime;

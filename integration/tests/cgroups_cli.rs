@@ -296,3 +296,35 @@ fn systemd_cgroup_without_systemd_is_a_clear_error() {
     assert_eq!(e.trim().lines().count(), 1, "{e}");
     assert!(!b.root.join(&id).exists());
 }
+
+/// A container starts and runs under a 512 KiB memory limit (memory+swap too): the init joins
+/// the cgroup before it sets anything up, so the whole set-up (mounts, pivot_root, exec) must
+/// fit. The benchmark's 512 KiB case (hack/bench/runtime.sh) is the same container.
+#[test]
+fn a_container_starts_under_a_512k_memory_limit() {
+    let b = Berth::new("cg512k");
+    let mut bundle = b.bundle(&["sh", "-c", "echo ok"]);
+    let c = ctr(&mut bundle, json!({"memory": {"limit": 524288, "swap": 524288}}));
+    let d = bundle.dir.to_str().unwrap();
+    b.ok(["create", "--bundle", d, &c.id]);
+    let _g = Cleanup(&b, c.id.clone());
+    assert_eq!(read(c.dir("memory").join(if host().mode == Mode::V2 { "memory.max" } else { "memory.limit_in_bytes" })), "524288");
+    b.ok(["start", &c.id]);
+    b.wait_stopped(&c.id);
+    if host().mode != Mode::V2 {
+        let failcnt = read(c.dir("memory").join("memory.failcnt"));
+        let peak: u64 = read(c.dir("memory").join("memory.max_usage_in_bytes")).parse().unwrap();
+        assert!(peak <= 524288, "peak {peak}");
+        // Not OOM-killed: the shell ran to its end.
+        let oom = read(c.dir("memory").join("memory.oom_control"));
+        assert!(oom.lines().any(|l| l == "oom_kill 0"), "oom kills: {oom} (failcnt {failcnt})");
+    }
+    b.ok(["delete", &c.id]);
+    c.assert_gone();
+    // And in the foreground, with its output: `run` returns the container's exit status.
+    let mut bundle = b.bundle(&["sh", "-c", "echo ok"]);
+    let c = ctr(&mut bundle, json!({"memory": {"limit": 524288, "swap": 524288}}));
+    let (code, out, err) = b.run_bundle(&bundle);
+    assert_eq!((code, out.trim()), (0, "ok"), "{err}");
+    c.assert_gone();
+}

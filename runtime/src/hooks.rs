@@ -105,6 +105,26 @@ fn run_one(h: &HookPlan, state: &[u8]) -> std::result::Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    {
+        use std::os::unix::process::CommandExt;
+        // A hook lives no longer than the runtime waiting for it: a `create` killed while a
+        // hook runs must not leave the hook behind (it would run on, e.g. for a container
+        // `delete --force` has already removed).
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl, getppid and _exit are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The runtime died before the death signal was armed.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            })
+        };
+    }
     let mut child = cmd.spawn().map_err(|e| lower(&e))?;
     // The hook may exit without reading its stdin: a broken pipe is not our error.
     if let Some(mut stdin) = child.stdin.take() {

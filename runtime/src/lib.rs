@@ -15,6 +15,8 @@
 
 pub mod cgroups;
 pub mod error;
+#[doc(hidden)]
+pub mod fault;
 pub mod hooks;
 pub mod inroot;
 pub mod lsm;

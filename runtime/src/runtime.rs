@@ -103,6 +103,7 @@ impl Runtime {
 
     pub fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<Container> {
         crate::plan::validate_id(id)?;
+        crate::fault::load();
         let b = crate::spec::load_bundle(bundle)?;
         let listen_fds = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0u32);
         let popts = PlanOptions {
@@ -141,8 +142,9 @@ impl Runtime {
                 Ok(c)
             }
             Err(e) => {
+                // The init and its children are dead and reaped by now (spawn kills them).
                 if let Some(cg) = &cgroup {
-                    let _ = cg.destroy();
+                    let _ = destroy_cgroup(cg);
                 }
                 let _ = dir.remove();
                 Err(e)
@@ -152,6 +154,8 @@ impl Runtime {
 
     fn spawn(&self, dir: &StateDir, b: &crate::spec::Bundle, plan: &Plan, cgroup: Option<&Cgroup>, console: Option<RawFd>, opts: &CreateOptions) -> Result<Container> {
         let id = plan.id.as_str();
+        let fault = |step: &str| crate::fault::at(step).map_err(|msg| Error::Init { id: id.to_owned(), msg });
+        fault("state-dir")?;
         let annotations: BTreeMap<String, String> = b.spec.annotations().clone().unwrap_or_default().into_iter().collect();
         let state_dir_fd = if plan.opts.use_fifo {
             dir.make_fifo()?;
@@ -177,6 +181,8 @@ impl Runtime {
             console_socket: console,
             stdio: opts.stdio,
             state_json: &state_json,
+            // What a `create` killed midway leaves for `delete` to undo.
+            record_cgroup: &|cg: &Cgroup| dir.write_creating(&crate::state::Creating { cgroup: Some(cg.clone()) }),
         })?;
         drop(state_dir_fd);
         let start_time = sys::proc_stat(spawned.pid).map(|s| s.1).unwrap_or(0);
@@ -202,10 +208,25 @@ impl Runtime {
             let _ = sys::waitpid(spawned.pid, 0);
             e
         };
+        fault("state-file").map_err(fail_kill)?;
         dir.write_file(crate::state::CONFIG_FILE, &b.raw).map_err(fail_kill)?;
         dir.write(&saved).map_err(fail_kill)?;
         if let Some(pf) = &opts.pid_file {
             write_pid_file(pf, spawned.pid).map_err(fail_kill)?;
+        }
+        let unpid = |e: Error| {
+            if let Some(pf) = &opts.pid_file {
+                let _ = std::fs::remove_file(pf);
+            }
+            fail_kill(e)
+        };
+        fault("pid-file").map_err(unpid)?;
+        // Recorded: release the init from dying with us (process::init waits for this).
+        spawned.chan.send(&Msg::Committed).map_err(|e| unpid(Error::sys(id, "init channel", e)))?;
+        match spawned.chan.expect("its release") {
+            Ok((Msg::Detached, _)) => {}
+            Ok((m, _)) => return Err(unpid(Error::Init { id: id.to_owned(), msg: format!("unexpected message {m:?}") })),
+            Err(msg) => return Err(unpid(Error::Init { id: id.to_owned(), msg })),
         }
         Ok(Container {
             id: id.to_owned(),
@@ -487,6 +508,10 @@ impl Container {
             }
             self.saved = self.dir.read()?;
             if self.saved.is_none() {
+                // A create that died midway (its init died with it): undo its cgroup.
+                if let Some(cg) = self.dir.read_creating()?.and_then(|c| c.cgroup) {
+                    destroy_cgroup(&cg)?;
+                }
                 return self.dir.remove();
             }
         } else {
@@ -516,13 +541,6 @@ impl Container {
             }
         }
         if let Some(cg) = &s.cgroup {
-            // Processes outside a private pid namespace may survive the init: end them too.
-            if let Ok(pids) = cg.pids() {
-                for p in pids {
-                    // SAFETY: plain kill.
-                    unsafe { libc::kill(p, libc::SIGKILL) };
-                }
-            }
             destroy_cgroup(cg)?;
         }
         self.dir.remove()
@@ -601,10 +619,18 @@ impl Container {
     }
 }
 
+/// Kill whatever is left in the cgroup (processes outside a private pid namespace may survive
+/// the init), then remove it.
 fn destroy_cgroup(cg: &Cgroup) -> Result<()> {
     // The killed processes may take a moment to leave the cgroup.
     let mut last = None;
     for _ in 0..100 {
+        if let Ok(pids) = cg.pids() {
+            for p in pids {
+                // SAFETY: plain kill.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+        }
         match cg.destroy() {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),

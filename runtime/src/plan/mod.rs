@@ -3,6 +3,7 @@
 //! up, and the whole step is unit-tested without root.
 
 pub mod caps;
+pub mod config;
 pub mod mounts;
 pub mod process;
 
@@ -12,6 +13,7 @@ use crate::seccomp::SeccompFilter;
 use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, LinuxResources, Spec};
 use std::path::{Path, PathBuf};
 
+pub use config::plan_config;
 pub use mounts::{MountKind, MountPlan};
 pub use process::ProcessPlan;
 

@@ -23,6 +23,10 @@ pub enum Msg {
     Continue(Vec<u8>),
     /// child: set up; waiting for start.
     Ready,
+    /// parent: the container is recorded (state.json): the init may now outlive the runtime.
+    Committed,
+    /// child: death signal cleared, so the runtime may exit (the reply to `Committed`).
+    Detached,
     /// parent: start the user process (`run`, `exec`: no fifo).
     Start,
     /// child: the pty master (fd attached).
@@ -45,6 +49,8 @@ impl Msg {
             Msg::Start => (9, &[]),
             Msg::Pty => (10, &[]),
             Msg::Error(s) => (11, s.as_bytes()),
+            Msg::Committed => (12, &[]),
+            Msg::Detached => (13, &[]),
         };
         let mut v = Vec::with_capacity(1 + body.len());
         v.push(tag);
@@ -67,6 +73,8 @@ impl Msg {
             9 => Msg::Start,
             10 => Msg::Pty,
             11 => Msg::Error(String::from_utf8_lossy(body).into_owned()),
+            12 => Msg::Committed,
+            13 => Msg::Detached,
             _ => return Err(bad()),
         })
     }

@@ -62,7 +62,9 @@ enum Never {}
 fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     let plan = a.plan;
     early_process_setup(a)?;
+    crate::fault::at("clone")?;
     namespaces(a)?;
+    crate::fault::at("namespaces")?;
 
     // The parent joins us to the cgroup.
     a.chan.send(&Msg::Waiting).map_err(|e| format!("channel: {e}"))?;
@@ -79,6 +81,7 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     rootfs::mount_all(plan, &root)?;
     rootfs::devices::create(plan, &root)?;
     root.mkdir_all(&plan.process.cwd, 0o755).map_err(|e| rootfs::err(format!("create cwd {}", plan.process.cwd.display()), e))?;
+    crate::fault::at("mounts")?;
 
     a.chan.send(&Msg::MountsReady).map_err(|e| format!("channel: {e}"))?;
     let state_json = match a.chan.expect("hooks") {
@@ -87,6 +90,7 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
         Err(e) => return Err(e.into()),
     };
     crate::hooks::run_all(&plan.id, "createContainer", &plan.hooks.create_container, &state_json).map_err(hook_msg)?;
+    crate::fault::at("create-container")?;
 
     // The seccomp notify agent lives on the host: connect before pivot_root.
     let notify_conn = match plan.seccomp.as_ref().filter(|f| f.uses_notify()).and_then(|f| f.listener_path()) {
@@ -112,6 +116,7 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
             return Err(rootfs::err("setdomainname", std::io::Error::last_os_error()).into());
         }
     }
+    crate::fault::at("pivot")?;
     if !plan.opts.no_new_keyring {
         crate::lsm::set_keycreate_label(&plan.lsm, true).map_err(|e| e.to_string())?;
         // A private session keyring, so the container cannot see the host's keys. Kernels
@@ -142,9 +147,19 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
         in_userns: plan.ns.has(libc::CLONE_NEWUSER),
     })?;
 
-    // Ready: from now on `create` may exit, and we must outlive it.
-    sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|e| rootfs::err("pdeathsig", e))?;
+    crate::fault::at("before-exec")?;
     a.chan.send(&Msg::Ready).map_err(|e| format!("channel: {e}"))?;
+    // Outlive `create` only once it has recorded us in state.json: killed before that, it
+    // leaves no record of this pid (only `delete --force` of the half-made dir), so we must
+    // die with it (the death signal, or the channel's EOF here) rather than wait on the fifo
+    // for a start that cannot come.
+    match a.chan.recv() {
+        Ok(Some((Msg::Committed, _))) => {}
+        _ => sys::exit_now(1),
+    }
+    sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|e| Failure::Late(rootfs::err("pdeathsig", e), None))?;
+    // `create` must not exit before this point, or the death signal still set would kill us.
+    a.chan.send(&Msg::Detached).map_err(|e| Failure::Late(format!("channel: {e}"), None))?;
 
     let fifo = match a.state_dir {
         Some(dir) => {

@@ -21,6 +21,8 @@ pub struct SpawnArgs<'a> {
     pub stdio: Option<[RawFd; 3]>,
     /// Builds the state JSON the hooks get, for a pid.
     pub state_json: &'a dyn Fn(i32, &str) -> Vec<u8>,
+    /// Records the cgroup once its directories exist (before the init joins it).
+    pub record_cgroup: &'a dyn Fn(&Cgroup) -> Result<()>,
 }
 
 pub struct Spawned {
@@ -114,11 +116,13 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     }
     if let Some(cg) = a.cgroup {
         cg.create()?;
+        (a.record_cgroup)(cg)?;
         if let Some(res) = &plan.resources {
             cg.apply(res)?;
         }
         cg.add_process(s.pid)?;
     }
+    crate::fault::at("cgroup").map_err(fail)?;
     chan.send(&Msg::Go).map_err(|e| Error::sys(id, "init channel", e))?;
 
     // Mounts done: the runtime-namespace hooks.
@@ -129,6 +133,7 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     let state = (a.state_json)(s.pid, "creating");
     crate::hooks::run_all(id, "prestart", &plan.hooks.prestart, &state)?;
     crate::hooks::run_all(id, "createRuntime", &plan.hooks.create_runtime, &state)?;
+    crate::fault::at("create-runtime").map_err(fail)?;
     let hook_state = if plan.hooks.create_container.is_empty() && plan.hooks.start_container.is_empty() && !plan.seccomp.as_ref().is_some_and(|f| f.uses_notify()) {
         Vec::new()
     } else {

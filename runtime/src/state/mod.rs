@@ -15,6 +15,15 @@ use std::path::{Path, PathBuf};
 pub const STATE_FILE: &str = "state.json";
 pub const CONFIG_FILE: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
+/// Written before the init is cloned: what a `create` killed midway leaves to undo.
+pub const CREATING_FILE: &str = "creating.json";
+
+/// What `create` is about to make, recorded before it makes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Creating {
+    #[serde(default)]
+    pub cgroup: Option<Cgroup>,
+}
 
 /// What berth remembers about a container between verbs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -134,6 +143,22 @@ impl StateDir {
     pub fn write(&self, s: &Saved) -> Result<()> {
         let b = serde_json::to_vec(s).map_err(|e| Error::State { id: self.id(), reason: e.to_string() })?;
         self.write_file(STATE_FILE, &b)
+    }
+
+    pub fn write_creating(&self, c: &Creating) -> Result<()> {
+        let b = serde_json::to_vec(c).map_err(|e| Error::State { id: self.id(), reason: e.to_string() })?;
+        self.write_file(CREATING_FILE, &b)
+    }
+
+    /// The record of an unfinished create (None when it made no cgroup or wrote none).
+    pub fn read_creating(&self) -> Result<Option<Creating>> {
+        match std::fs::read(self.path.join(CREATING_FILE)) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::State { id: self.id(), reason: format!("corrupt {CREATING_FILE}: {e}") }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("{}/{CREATING_FILE}", self.path.display()), e)),
+        }
     }
 
     pub fn write_file(&self, name: &str, data: &[u8]) -> Result<()> {
