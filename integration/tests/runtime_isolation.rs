@@ -316,3 +316,19 @@ fn idmapped_bind_mount() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(data.join("f")).unwrap().uid(), 0);
 }
+
+#[test]
+fn tmpfs_with_tmpcopyup_starts_with_the_directory_contents() {
+    let b = Berth::new("copyup");
+    let mut bundle = b.bundle(&[]);
+    let etc = bundle.rootfs().join("etc");
+    std::fs::create_dir_all(etc.join("sub")).unwrap();
+    std::fs::write(etc.join("sub/conf"), "kept\n").unwrap();
+    std::os::unix::fs::symlink("/etc/sub/conf", etc.join("conf-link")).unwrap();
+    let mounts = bundle.spec["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "size=1m"]}));
+    bundle.sh("cat /etc/sub/conf; cat /etc/conf-link; echo new > /etc/new && cat /etc/new; grep -c ' /etc tmpfs\\| /etc .* - tmpfs ' /proc/self/mountinfo");
+    let out = b.output(&bundle);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["kept", "kept", "new", "1"], "{out}");
+    assert!(!etc.join("new").exists(), "writes go to the tmpfs, not the rootfs");
+}

@@ -13,7 +13,8 @@ pub fn main(argv: &[String]) -> Result<i32> {
         "nosuid", "nosymfollow", "private", "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec",
         "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro",
         "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable",
-        "rw", "shared", "silent", "idmap", "ridmap", "slave", "strictatime", "suid", "symfollow", "sync", "unbindable",
+        "rw", "shared", "silent", "idmap", "ridmap", "slave", "strictatime", "suid", "symfollow", "sync", "tmpcopyup",
+        "unbindable",
     ];
     let v = json!({
         "ociVersionMin": "1.0.0",

@@ -9,7 +9,6 @@ use crate::plan::Plan;
 use crate::rootfs;
 use crate::sys;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
 
 /// What the init gets from the runtime besides the plan (all fds inherited through clone).
 pub struct InitArgs<'a> {
@@ -100,22 +99,9 @@ fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     rootfs::pivot(plan, &root)?;
     drop(root);
     // sysctl before the read-only paths (/proc/sys is one).
-    for (key, value) in &plan.sysctl {
-        rootfs::write_proc(&Path::new("/proc/sys").join(key), value)?;
-    }
+    rootfs::sysctl(plan)?;
     rootfs::finish(plan)?;
-    if let Some(h) = &plan.hostname {
-        // SAFETY: pointer and length of a live string.
-        if unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) } < 0 {
-            return Err(rootfs::err("sethostname", std::io::Error::last_os_error()).into());
-        }
-    }
-    if let Some(d) = &plan.domainname {
-        // SAFETY: as above.
-        if unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) } < 0 {
-            return Err(rootfs::err("setdomainname", std::io::Error::last_os_error()).into());
-        }
-    }
+    rootfs::set_names(plan)?;
     crate::fault::at("pivot")?;
     if !plan.opts.no_new_keyring {
         crate::lsm::set_keycreate_label(&plan.lsm, true).map_err(|e| e.to_string())?;

@@ -49,6 +49,7 @@ pub enum Call {
     FsconfigCreate(String),
     Fsmount { fs: String, attr: u64 },
     IdmapUserns { uid_map: String, gid_map: String },
+    CopyTree { from: String, to: String },
     Fchdir(String),
     Chdir(String),
     Chroot(String),
@@ -257,6 +258,9 @@ impl MountSys for Fake {
     fn fsmount(&self, fs: &FakeFd, attr: u64) -> io::Result<FakeFd> {
         self.rec(Call::Fsmount { fs: fs.label.clone(), attr })?;
         Ok(self.fd(format!("fs:{}", fs.label.trim_start_matches("fsctx:"))))
+    }
+    fn copy_tree(&self, from: &FakeFd, to: &FakeFd) -> io::Result<()> {
+        self.rec(Call::CopyTree { from: from.label.clone(), to: to.label.clone() })
     }
     fn idmap_userns(&self, uid_map: &str, gid_map: &str) -> Result<FakeFd> {
         self.rec(Call::IdmapUserns { uid_map: uid_map.into(), gid_map: gid_map.into() }).map_err(|e| super::err("clone user namespace", e))?;

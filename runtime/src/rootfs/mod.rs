@@ -10,6 +10,7 @@
 //! unit tests. The free functions at the bottom are the init's entry points on [`Real`].
 
 mod cgroupfs;
+mod copyup;
 pub mod devices;
 #[cfg(test)]
 mod fake;
@@ -101,7 +102,9 @@ impl<'a, S: MountSys> Rootfs<'a, S> {
                 }
                 s.mount_on(Some(src), &dest, Some(&m.fstype), m.flags, Some(&data)).map_err(|e| err(format!("mount {}", m.fstype), e))?;
                 if m.tmpcopyup {
-                    return Err("tmpcopyup is not supported yet".into());
+                    // `dest` still names the covered directory; a fresh lookup finds the tmpfs.
+                    let tmpfs = s.resolve(root, &m.dest, false).map_err(|e| err("reopen", e))?;
+                    s.copy_tree(&dest, &tmpfs).map_err(|e| err("tmpcopyup", e))?;
                 }
             }
             MountKind::Cgroup => cgroupfs::mount(self, m, root)?,
@@ -265,10 +268,6 @@ pub fn pivot(plan: &Plan, root: &InRoot) -> Result<()> {
 
 pub fn finish(plan: &Plan) -> Result<()> {
     Rootfs::new(&Real, plan).finish()
-}
-
-pub fn write_proc(path: &Path, value: &str) -> Result<()> {
-    write_proc_with(&Real, path, value)
 }
 
 /// The plan's sysctls (after pivot_root, before [`finish`]: /proc/sys becomes read-only).

@@ -5,7 +5,8 @@
 //!
 //! Every method is one system call (or one [`InRoot`] lookup, which is one `openat2` or a
 //! walk of them), so a fake that records calls records what the kernel would see. The one
-//! exception is [`MountSys::idmap_userns`], which forks; it is one step to the executor.
+//! exceptions are [`MountSys::idmap_userns`], which forks, and [`MountSys::copy_tree`], which
+//! walks a directory; each is one step to the executor.
 
 use super::{err, Result};
 use crate::inroot::{self, proc_fd_path, InRoot};
@@ -79,6 +80,9 @@ pub trait MountSys {
     fn fsmount(&self, fs: &Self::Fd, attr: u64) -> io::Result<Self::Fd>;
     /// A user namespace with these maps, for an idmapped mount (forks a helper: one step).
     fn idmap_userns(&self, uid_map: &str, gid_map: &str) -> Result<Self::Fd>;
+    /// Copy the tree under directory `from` into directory `to` (`tmpcopyup`); one step to
+    /// the executor, a walk of `*at` calls underneath ([`super::copyup`]).
+    fn copy_tree(&self, from: &Self::Fd, to: &Self::Fd) -> io::Result<()>;
 
     // The root switch.
     fn fchdir(&self, dir: &Self::Fd) -> io::Result<()>;
@@ -232,6 +236,9 @@ impl MountSys for Real {
     }
     fn fsmount(&self, fs: &InRoot, attr: u64) -> io::Result<InRoot> {
         sys::fsmount(fs.fd(), attr).map(InRoot::from_fd)
+    }
+    fn copy_tree(&self, from: &InRoot, to: &InRoot) -> io::Result<()> {
+        super::copyup::copy_tree(from.fd().as_raw_fd(), to.fd().as_raw_fd())
     }
     fn idmap_userns(&self, uid_map: &str, gid_map: &str) -> Result<InRoot> {
         idmap_userns(uid_map, gid_map).map(InRoot::from_fd)

@@ -522,12 +522,28 @@ fn spec_devices_after_defaults_and_overriding_them() {
 }
 
 #[test]
-fn tmpcopyup_is_refused_after_the_mount() {
+fn tmpcopyup_copies_the_covered_directory_into_the_new_tmpfs() {
     let v = with_mounts(json!([{"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]));
     let (fake, plan) = (Fake::new(), plan(&v));
-    let e = Rootfs::new(&fake, &plan).mount_all(&fake.open_root(Path::new("/r")).unwrap()).unwrap_err();
-    assert_eq!(e, "mount /t: tmpcopyup is not supported yet");
-    assert_eq!(fake.calls().last(), Some(&fs("tmpfs", "/r/t", "tmpfs", 0, "")));
+    Rootfs::new(&fake, &plan).mount_all(&fake.open_root(Path::new("/r")).unwrap()).unwrap();
+    let calls = fake.calls();
+    let m = pos(&calls, &fs("tmpfs", "/r/t", "tmpfs", 0, ""));
+    // the directory's fd from before the mount is the source, a fresh lookup the tmpfs
+    assert_eq!(calls[m + 1..m + 3], [Call::Resolve { path: "/r/t".into(), nofollow: false }, Call::CopyTree { from: "/r/t".into(), to: "/r/t".into() }]);
+    assert_eq!(calls[m - 1], Call::MkdirAll("/r/t".into()));
+}
+
+#[test]
+fn a_failed_tmpcopyup_names_the_mount() {
+    let v = with_mounts(json!([{"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]));
+    let plan = plan(&v);
+    let dry = Fake::new();
+    Rootfs::new(&dry, &plan).mount_all(&dry.open_root(Path::new("/r")).unwrap()).unwrap();
+    let n = pos(&dry.calls(), &Call::CopyTree { from: "/r/t".into(), to: "/r/t".into() });
+    let fake = Fake::new().fail_at(n, libc::ENOSPC);
+    let root = fake.open_root(Path::new("/r")).unwrap();
+    let e = Rootfs::new(&fake, &plan).mount_all(&root).unwrap_err();
+    assert!(e.starts_with("mount /t: tmpcopyup: "), "{e}");
 }
 
 #[test]
