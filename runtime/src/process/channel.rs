@@ -80,6 +80,12 @@ pub struct Channel {
 
 const MAX_MSG: usize = 1 << 16;
 
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Channel {
     pub fn pair() -> io::Result<(Channel, Channel)> {
         let mut fds = [0; 2];

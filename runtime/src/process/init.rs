@@ -5,6 +5,7 @@
 
 use super::channel::{Channel, Msg};
 use super::setup;
+use crate::cgroups::SelfJoin;
 use crate::plan::Plan;
 use crate::rootfs;
 use crate::sys;
@@ -14,7 +15,7 @@ use std::path::Path;
 /// What the init gets from the runtime besides the plan (all fds inherited through clone).
 pub struct InitArgs<'a> {
     pub plan: &'a Plan,
-    pub chan: Channel,
+    pub chan: &'a Channel,
     /// O_PATH fd of the state dir (for the exec fifo), when `start` uses the fifo.
     pub state_dir: Option<RawFd>,
     /// fds of the runtime the init must close first (the state dir lock).
@@ -23,6 +24,9 @@ pub struct InitArgs<'a> {
     pub console_socket: Option<RawFd>,
     /// Stdio for the container (dup'ed onto 0, 1, 2).
     pub stdio: Option<[RawFd; 3]>,
+    /// The cgroup files to enter first thing, before any namespace is joined (None: the
+    /// runtime joins us after the namespace stage).
+    pub join: Option<SelfJoin>,
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -61,12 +65,16 @@ enum Never {}
 
 fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     let plan = a.plan;
+    if let Some(j) = &a.join {
+        // Still single-threaded and in the runtime's mount namespace (paths resolve as planned).
+        j.join().map_err(|(errno, i)| rootfs::err(format!("join cgroup {}", j.file(i)), std::io::Error::from_raw_os_error(errno)))?;
+    }
     early_process_setup(a)?;
     namespaces(a)?;
 
-    // The parent joins us to the cgroup.
+    // The parent joins us to the cgroup (unless we did), writes maps of a new user namespace.
     a.chan.send(&Msg::Waiting).map_err(|e| format!("channel: {e}"))?;
-    expect(&a.chan, "cgroup join", |m| matches!(m, Msg::Go))?;
+    expect(a.chan, "cgroup join", |m| matches!(m, Msg::Go))?;
     if plan.ns.creates(libc::CLONE_NEWCGROUP) {
         sys::unshare(libc::CLONE_NEWCGROUP).map_err(|e| rootfs::err("unshare cgroup namespace", e))?;
     }
@@ -238,7 +246,7 @@ fn namespaces(a: &InitArgs<'_>) -> Result<(), String> {
     }
     if ns.creates(libc::CLONE_NEWUSER) {
         a.chan.send(&Msg::NeedMaps).map_err(|e| format!("channel: {e}"))?;
-        expect(&a.chan, "uid/gid maps", |m| matches!(m, Msg::MapsDone))?;
+        expect(a.chan, "uid/gid maps", |m| matches!(m, Msg::MapsDone))?;
         // Become root of the new user namespace (the maps now exist).
         // SAFETY: plain syscalls.
         unsafe {
