@@ -1,7 +1,7 @@
 //! `exec`: a new process inside a running container. The caller enters the container's pid
 //! (and time) namespace for its children only and clones the process directly, so it is the
 //! caller's child with no intermediate fork; the child joins the other namespaces (user
-//! first), the parent joins it to the cgroup, then the child finishes set-up and execs.
+//! first; it entered the cgroup itself before), then finishes set-up and execs.
 
 use super::channel::{Channel, Msg};
 use super::setup;

@@ -1,5 +1,6 @@
-//! The runtime's side of `create`: clone the init with its namespaces, write its uid/gid maps,
-//! join it to the cgroup, run the runtime-namespace hooks, and wait until it is ready.
+//! The runtime's side of `create`: make the init's cgroup (the init enters it itself), clone
+//! the init with its namespaces, write its uid/gid maps, run the runtime-namespace hooks, and
+//! wait until it is ready.
 //! On any failure the init is killed and reaped before the error is returned, so nothing
 //! it made (namespaces, mounts) outlives the failed create.
 
