@@ -1,7 +1,7 @@
 //! The container's init, from the moment it is cloned until it execs the user process:
 //! cgroup (it enters it itself, or the parent moves it), namespaces, rootfs, pivot_root,
-//! kernel settings, credentials, then the wait for `start` and the exec. Runs in a forked copy of the runtime; it never
-//! returns, and reports failures to the runtime as one line.
+//! kernel settings, credentials, then the wait for `start` and the exec. Runs in a forked
+//! copy of the runtime; it never returns, and reports failures to the runtime as one line.
 
 use super::channel::{Channel, Msg};
 use super::setup;
