@@ -71,7 +71,7 @@ if [ "${1:-}" = --inner ]; then
   exit 0
 fi
 
-[ -x "$BERTH" ] || { echo "build berth first: cargo build --release -p berth-runtime" >&2; exit 1; }
+[ -x "$BERTH" ] || { echo "build berth first: cargo build-berth (release, glibc static)" >&2; exit 1; }
 [ -x "$TIME_BIN" ] || { echo "/usr/bin/time missing: apt-get install time" >&2; exit 1; }
 BUNDLE=$WORK/bundle
 BERTH=$BERTH "$HERE/hack/mkbundle.sh" "$BUNDLE" /bin/true >/dev/null

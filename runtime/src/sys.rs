@@ -186,10 +186,21 @@ struct CloneArgs {
 /// fork-like `clone3` with namespace `flags`. Returns 0 in the child, the child's pid in the
 /// parent. The caller must be single-threaded (the child gets a copy of this thread only).
 pub fn clone_fork(flags: u64) -> io::Result<i32> {
+    clone_fork_into(flags, None)
+}
+
+/// [`clone_fork`], with the child created straight in the cgroup2 directory `cgroup` (an fd,
+/// `CLONE_INTO_CGROUP`): no migration afterwards, so no global threadgroup lock.
+pub fn clone_fork_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<i32> {
+    const CLONE_INTO_CGROUP: u64 = 0x200000000;
     // clone3 refuses an exit signal with CLONE_PARENT (EINVAL): the child then inherits the
     // caller's own exit signal, which is what a sibling needs.
     let exit_signal = if flags & (libc::CLONE_PARENT | libc::CLONE_THREAD) as u64 != 0 { 0 } else { libc::SIGCHLD as u64 };
     let mut args = CloneArgs { flags, exit_signal, ..Default::default() };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
     // SAFETY: a stack of 0 gives fork semantics (the child continues on a copy of our stack).
     let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
     check(r).map(|r| r as i32)

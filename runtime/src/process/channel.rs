@@ -88,6 +88,12 @@ pub struct Channel {
 
 const MAX_MSG: usize = 1 << 16;
 
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Channel {
     pub fn pair() -> io::Result<(Channel, Channel)> {
         let mut fds = [0; 2];
@@ -113,8 +119,13 @@ impl Channel {
 
     /// The next message; `Ok(None)` on EOF (the other side exited or exec'd).
     pub fn recv(&self) -> io::Result<Option<(Msg, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; MAX_MSG];
-        let (n, fd) = recv_msg(self.fd.as_raw_fd(), &mut buf)?;
+        // Uninitialised: zeroing 64 KiB per message would make every page of it resident
+        // (in the runtime and in the init) for messages of a few bytes.
+        let mut buf: Vec<u8> = Vec::with_capacity(MAX_MSG);
+        // SAFETY: the kernel writes at most MAX_MSG bytes into the spare capacity; only the
+        // n it wrote are made part of the vector.
+        let (n, fd) = unsafe { recv_msg_raw(self.fd.as_raw_fd(), buf.as_mut_ptr(), MAX_MSG)? };
+        unsafe { buf.set_len(n) };
         if n == 0 {
             return Ok(None);
         }
@@ -166,7 +177,14 @@ pub fn send_msg(sock: RawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
 }
 
 pub fn recv_msg(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: buf is valid for writes of its length.
+    unsafe { recv_msg_raw(sock, buf.as_mut_ptr(), buf.len()) }
+}
+
+/// # Safety
+/// `buf` must be valid for writes of `len` bytes (it need not be initialised).
+unsafe fn recv_msg_raw(sock: RawFd, buf: *mut u8, len: usize) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut iov = libc::iovec { iov_base: buf as *mut libc::c_void, iov_len: len };
     let mut cbuf = [0u64; 8];
     // SAFETY: as in send_msg; the kernel fills msg within the given sizes.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };

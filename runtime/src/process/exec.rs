@@ -1,7 +1,7 @@
 //! `exec`: a new process inside a running container. The caller enters the container's pid
 //! (and time) namespace for its children only and clones the process directly, so it is the
 //! caller's child with no intermediate fork; the child joins the other namespaces (user
-//! first), the parent joins it to the cgroup, then the child finishes set-up and execs.
+//! first; it entered the cgroup itself before), then finishes set-up and execs.
 
 use super::channel::{Channel, Msg};
 use super::setup;
@@ -123,10 +123,22 @@ impl Container {
                 sys::setns(ns.as_fd(), flag).map_err(|e| Error::sys(id, format!("enter {} namespace", crate::plan::ns_name(flag)), e))?;
             }
         }
-        let cloned = sys::clone_fork(0);
+        // As the init: the child enters the cgroup itself (cgroups::join), created straight in
+        // the cgroup2 directory when it can be; otherwise (systemd) the parent moves it.
+        let self_join = saved.cgroup.as_ref().and_then(|cg| cg.self_join(false));
+        let into = match (&saved.cgroup, &self_join) {
+            (Some(cg), Some(_)) => cg.unified_fd()?,
+            _ => None,
+        };
+        let mut cgroup_join = saved.cgroup.as_ref().and_then(|cg| cg.self_join(into.is_none()));
+        let mut cloned = sys::clone_fork_into(0, into.as_ref().map(|f| f.as_raw_fd()));
+        if cloned.is_err() && into.is_some() {
+            cgroup_join = saved.cgroup.as_ref().and_then(|cg| cg.self_join(true));
+            cloned = sys::clone_fork(0);
+        }
         if let Ok(0) = cloned {
             drop(parent);
-            let msg = match child_main(&child, &join, &later, &plan, seccomp.as_ref(), notify_conn.as_ref().map(|c| (c.as_raw_fd(), state_json.as_slice())), &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
+            let msg = match child_main(&child, cgroup_join.as_ref(), &join, &later, &plan, seccomp.as_ref(), notify_conn.as_ref().map(|c| (c.as_raw_fd(), state_json.as_slice())), &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -157,7 +169,7 @@ impl Container {
             let _ = sys::waitpid(pid, 0);
             e
         };
-        if let Some(cg) = &saved.cgroup {
+        if let Some(cg) = saved.cgroup.as_ref().filter(|_| self_join.is_none()) {
             cg.add_process(pid).map_err(|e| kill(e.into()))?;
         }
         parent.send(&Msg::Go).map_err(|e| kill(Error::sys(id, "exec channel", e)))?;
@@ -184,6 +196,7 @@ enum Never {}
 #[allow(clippy::too_many_arguments)]
 fn child_main(
     chan: &Channel,
+    cgroup_join: Option<&crate::cgroups::SelfJoin>,
     join: &[(i32, OwnedFd)],
     later: &[(i32, OwnedFd)],
     plan: &ProcessPlan,
@@ -195,6 +208,10 @@ fn child_main(
     opts: &ExecOptions,
 ) -> std::result::Result<Never, String> {
     let e = |what: &str, err: std::io::Error| crate::rootfs::err(what, err);
+    if let Some(j) = cgroup_join {
+        // Before entering the container's mount namespace: the paths are the host's.
+        j.join().map_err(|(errno, i)| e(&format!("join cgroup {}", j.file(i)), std::io::Error::from_raw_os_error(errno)))?;
+    }
     // SAFETY: an empty signal set is valid.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();

@@ -1,10 +1,11 @@
 //! The container's init, from the moment it is cloned until it execs the user process:
-//! namespaces, (cgroup join by the parent), rootfs, pivot_root, kernel settings, credentials,
-//! then the wait for `start` and the exec. Runs in a forked copy of the runtime; it never
-//! returns, and reports failures to the runtime as one line.
+//! cgroup (it enters it itself, or the parent moves it), namespaces, rootfs, pivot_root,
+//! kernel settings, credentials, then the wait for `start` and the exec. Runs in a forked
+//! copy of the runtime; it never returns, and reports failures to the runtime as one line.
 
 use super::channel::{Channel, Msg};
 use super::setup;
+use crate::cgroups::SelfJoin;
 use crate::plan::Plan;
 use crate::rootfs;
 use crate::sys;
@@ -13,7 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// What the init gets from the runtime besides the plan (all fds inherited through clone).
 pub struct InitArgs<'a> {
     pub plan: &'a Plan,
-    pub chan: Channel,
+    pub chan: &'a Channel,
     /// O_PATH fd of the state dir (for the exec fifo), when `start` uses the fifo.
     pub state_dir: Option<RawFd>,
     /// fds of the runtime the init must close first (the state dir lock).
@@ -22,6 +23,9 @@ pub struct InitArgs<'a> {
     pub console_socket: Option<RawFd>,
     /// Stdio for the container (dup'ed onto 0, 1, 2).
     pub stdio: Option<[RawFd; 3]>,
+    /// The cgroup files to enter first thing, before any namespace is joined (None: the
+    /// runtime joins us after the namespace stage).
+    pub join: Option<SelfJoin>,
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -60,14 +64,18 @@ enum Never {}
 
 fn run(a: &InitArgs<'_>) -> Result<Never, Failure> {
     let plan = a.plan;
+    if let Some(j) = &a.join {
+        // Still single-threaded and in the runtime's mount namespace (paths resolve as planned).
+        j.join().map_err(|(errno, i)| rootfs::err(format!("join cgroup {}", j.file(i)), std::io::Error::from_raw_os_error(errno)))?;
+    }
     early_process_setup(a)?;
     crate::fault::at("clone")?;
     namespaces(a)?;
     crate::fault::at("namespaces")?;
 
-    // The parent joins us to the cgroup.
+    // The parent joins us to the cgroup (unless we did), writes maps of a new user namespace.
     a.chan.send(&Msg::Waiting).map_err(|e| format!("channel: {e}"))?;
-    expect(&a.chan, "cgroup join", |m| matches!(m, Msg::Go))?;
+    expect(a.chan, "cgroup join", |m| matches!(m, Msg::Go))?;
     if plan.ns.creates(libc::CLONE_NEWCGROUP) {
         sys::unshare(libc::CLONE_NEWCGROUP).map_err(|e| rootfs::err("unshare cgroup namespace", e))?;
     }
@@ -241,7 +249,7 @@ fn namespaces(a: &InitArgs<'_>) -> Result<(), String> {
         // container yet, so being dumpable for the caller's own uid exposes nothing.
         sys::prctl(libc::PR_SET_DUMPABLE, 1, 0).map_err(|e| rootfs::err("set dumpable for the id maps", e))?;
         a.chan.send(&Msg::NeedMaps).map_err(|e| format!("channel: {e}"))?;
-        expect(&a.chan, "uid/gid maps", |m| matches!(m, Msg::MapsDone))?;
+        expect(a.chan, "uid/gid maps", |m| matches!(m, Msg::MapsDone))?;
         // Become root of the new user namespace (the maps now exist).
         // SAFETY: plain syscalls.
         unsafe {

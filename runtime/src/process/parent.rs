@@ -1,11 +1,12 @@
-//! The runtime's side of `create`: clone the init with its namespaces, write its uid/gid maps,
-//! join it to the cgroup, run the runtime-namespace hooks, and wait until it is ready.
+//! The runtime's side of `create`: make the init's cgroup (the init enters it itself), clone
+//! the init with its namespaces, write its uid/gid maps, run the runtime-namespace hooks, and
+//! wait until it is ready.
 //! On any failure the init is killed and reaped before the error is returned, so nothing
 //! it made (namespaces, mounts) outlives the failed create.
 
 use super::channel::{Channel, Msg};
 use super::init::{self, InitArgs};
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, SelfJoin};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::sys;
@@ -37,21 +38,48 @@ pub fn spawn_init(a: &SpawnArgs<'_>) -> Result<Spawned> {
     let id = plan.id.as_str();
     let (parent, child) = Channel::pair().map_err(|e| Error::sys(id, "socketpair", e))?;
     let flags = if plan.ns.needs_fork() { 0 } else { plan.ns.new & !(libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME) };
-    let pid = sys::clone_fork(flags as u64).map_err(|e| Error::sys(id, "clone the container's init", e))?;
-    if pid == 0 {
-        drop(parent);
-        init::main(InitArgs {
-            plan,
-            chan: child,
-            state_dir: a.state_dir,
-            close: a.close_in_child.clone(),
-            console_socket: a.console_socket,
-            stdio: a.stdio,
-        });
+    // The init enters its cgroup itself (cgroups::join: no global lock, no RCU grace period
+    // per container), so the cgroup is made and limited before the clone. systemd starts its
+    // unit with the pid instead: then the parent joins it after the namespace stage.
+    let early = a.cgroup.filter(|cg| cg.self_join(false).is_some());
+    if let Some(cg) = early {
+        cg.create()?;
+        (a.record_cgroup)(cg)?;
+        if let Some(res) = &plan.resources {
+            cg.apply(res)?;
+        }
     }
+    let into = match early {
+        Some(cg) => cg.unified_fd()?,
+        None => None,
+    };
+    let spawn = |into: Option<RawFd>, join: Option<SelfJoin>| -> Result<i32> {
+        let pid = sys::clone_fork_into(flags as u64, into).map_err(|e| Error::sys(id, "clone the container's init", e))?;
+        if pid == 0 {
+            init::main(InitArgs {
+                plan,
+                chan: &child,
+                state_dir: a.state_dir,
+                close: [&a.close_in_child[..], &[parent.as_raw_fd()]].concat(),
+                console_socket: a.console_socket,
+                stdio: a.stdio,
+                join,
+            });
+        }
+        Ok(pid)
+    };
+    let pid = match spawn(into.as_ref().map(|f| f.as_raw_fd()), early.and_then(|cg| cg.self_join(into.is_none()))) {
+        // CLONE_INTO_CGROUP refused (an old kernel, a threaded cgroup): the init writes
+        // cgroup.procs itself, which costs the grace period.
+        Err(e) if into.is_some() => {
+            log::debug!("container {id:?}: clone into the cgroup2 directory: {e}; joining by cgroup.procs");
+            spawn(None, early.and_then(|cg| cg.self_join(true)))?
+        }
+        r => r?,
+    };
     drop(child);
     let mut s = Session { id, pid, intermediate: None, done: false };
-    let r = drive(a, &parent, &mut s);
+    let r = drive(a, &parent, &mut s, early.is_none());
     match r {
         Ok(pty_master) => {
             s.done = true;
@@ -82,7 +110,7 @@ impl Drop for Session<'_> {
     }
 }
 
-fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Option<OwnedFd>> {
+fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>, parent_joins: bool) -> Result<Option<OwnedFd>> {
     let plan = a.plan;
     let id = s.id;
     let fail = |msg: String| Error::Init { id: id.to_owned(), msg };
@@ -114,7 +142,7 @@ fn drive(a: &SpawnArgs<'_>, chan: &Channel, s: &mut Session<'_>) -> Result<Optio
     if !plan.ns.creates(libc::CLONE_NEWUSER) {
         set_oom_score_adj(s.pid, plan).map_err(fail)?;
     }
-    if let Some(cg) = a.cgroup {
+    if let Some(cg) = a.cgroup.filter(|_| parent_joins) {
         cg.create()?;
         (a.record_cgroup)(cg)?;
         if let Some(res) = &plan.resources {
