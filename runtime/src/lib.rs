@@ -30,6 +30,8 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 pub mod sys;
+#[cfg(test)]
+mod test_rng;
 
 pub use error::{Error, Result};
 pub use process::exec::{ExecOptions, ExecProcess};

@@ -3,6 +3,7 @@
 //! mutations of valid configs go through [`plan_config`]; an error is fine, a panic is not.
 
 use super::plan_config;
+use crate::test_rng::Rng;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -29,23 +30,6 @@ fn no_panic(what: &str, raw: &[u8]) -> bool {
             let shown = String::from_utf8_lossy(&raw[..raw.len().min(4000)]).into_owned();
             panic!("plan_config panicked on {what}:\n{shown}");
         }
-    }
-}
-
-/// xorshift64*: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, of: &'a [T]) -> &'a T {
-        &of[self.below(of.len())]
     }
 }
 

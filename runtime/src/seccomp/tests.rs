@@ -5,6 +5,7 @@
 use super::bpf::{self, SeccompData};
 use super::profile::{self, Profile, ScmpArch, RET_ALLOW, RET_ERRNO, RET_KILL_THREAD, X32_SYSCALL_BIT};
 use super::*;
+use crate::test_rng::Rng;
 
 const DOCKER: &str = include_str!("../../tests/fixtures/seccomp/docker-default.json");
 const X86_64: u32 = 0xc000_003e;
@@ -30,24 +31,17 @@ fn check(f: &SeccompFilter, p: &Profile, d: &SeccompData) -> u32 {
     got
 }
 
-/// A tiny deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+/// Edge values for the argument comparisons, on top of the shared PRNG.
+trait EdgeValues {
+    fn value(&mut self) -> u64;
+}
+impl EdgeValues for Rng {
     /// Values that sit on the interesting edges of 32/64-bit comparisons.
     fn value(&mut self) -> u64 {
         const EDGES: [u64; 12] = [0, 1, 2, 7, 8, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0001, u64::MAX, u64::MAX - 1, 0x8000_0000, 0x7fff_ffff_0000_0000];
         match self.below(4) {
-            0 => EDGES[self.below(EDGES.len() as u64) as usize],
-            1 => self.below(16),
+            0 => *self.pick(&EDGES),
+            1 => self.below(16) as u64,
             2 => self.next(),
             _ => self.next() & 0xffff_ffff,
         }
