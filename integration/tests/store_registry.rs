@@ -130,6 +130,31 @@ fn basic_auth_from_docker_config() {
     assert_eq!(sha256(&o.stdout), img.manifest_digest);
     run(&["rmi", "localhost/fx:v1"]);
     run(&["pull", &target]);
+
+    // credHelpers: docker-credential-<name> found on PATH, asked with the registry on stdin.
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = t.path().join("asked");
+    let helper = format!(
+        "#!/bin/sh\nread -r url\necho \"$1 $url\" > {}\n[ \"$url\" = {} ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\necho '{{\"Username\":\"berth\",\"Secret\":\"s3cret\"}}'\n",
+        asked.display(),
+        reg.addr
+    );
+    let hp = bin.join("docker-credential-berthtest");
+    std::fs::write(&hp, helper).unwrap();
+    std::fs::set_permissions(&hp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = t.path().join("helper.json");
+    std::fs::write(&cfg, format!(r#"{{"auths":{{"{0}":{{}}}},"credHelpers":{{"{0}":"berthtest"}}}}"#, reg.addr)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let root2 = t.path().join("store-helper");
+    let o = Command::new(berth_integration::bin("berth-store")).arg("--root").arg(&root2).args(["pull", "--authfile", cfg.to_str().unwrap(), &target]).env("PATH", &path).output().unwrap();
+    assert!(o.status.success(), "pull with credHelpers: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&asked).unwrap().trim(), format!("get {}", reg.addr));
+    // A helper that fails is a one-line error naming the helper and the registry.
+    std::fs::write(&cfg, format!(r#"{{"credsStore":"nosuchhelper-{}"}}"#, berth_integration::unique_id("h"))).unwrap();
+    let o = Command::new(berth_integration::bin("berth-store")).arg("--root").arg(&root2).args(["pull", "--authfile", cfg.to_str().unwrap(), &target]).env("PATH", &path).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("docker-credential-nosuchhelper") && err.contains(&reg.addr) && err.trim().lines().count() == 1, "{err}");
 }
 
 fn b64(s: &str) -> String {
