@@ -153,10 +153,16 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             let mut msg = e.to_string();
+            // Library errors already print their source (`{path}: {source}`): don't repeat it.
             for cause in e.chain().skip(1) {
-                msg.push_str(": ");
-                msg.push_str(&cause.to_string());
+                let c = cause.to_string();
+                if !msg.ends_with(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
             }
+            // One line, whatever a peer (registry body, helper output) put in the message.
+            let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
             eprintln!("berth-store: {msg}");
             1
         }
