@@ -1,6 +1,7 @@
 //! The store root is an OCI layout other tools read, and berth's archives load elsewhere:
 //! umoci unpacks from the root; `ctr image import` and `buildah pull oci-archive:` load
-//! berth's exports; docker-save archives go both ways (skopeo's docker-archive as the peer).
+//! berth's exports; docker-save archives go both ways (skopeo's docker-archive as the peer);
+//! podman loads docker exports and its own saves (docker- and oci-archive) import.
 
 use std::process::Command;
 
@@ -121,6 +122,46 @@ fn docker_archives_both_ways() {
     store_ok(&root2, &["import", ours.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_str(&store_ok(&root2, &["inspect", "example.com/app:v1"])).unwrap();
     assert_eq!(v["Id"], img.config_digest.as_str());
+}
+
+#[test]
+fn podman_loads_docker_exports_and_its_saves_import() {
+    assert!(have("podman"), "podman is required");
+    let t = TempDir::new("layout-podman");
+    let (layout, img) = image(&t);
+    let root = t.path().join("store");
+    let name = format!("localhost/{}:v1", berth_integration::unique_id("pm"));
+    store_ok(&root, &["import", "--name", "localhost/fx", layout.to_str().unwrap()]);
+    store_ok(&root, &["tag", "localhost/fx:v1", &name]);
+    let ours = t.path().join("berth-docker.tar");
+    store_ok(&root, &["export", "--format", "docker", &name, ours.to_str().unwrap()]);
+    // A private podman storage (vfs, own root and runroot): parallel-safe, nothing shared touched.
+    let podman = |args: &[&str]| {
+        run(Command::new("podman").arg("--root").arg(t.path().join("p-root")).arg("--runroot").arg(t.path().join("p-run")).args(["--storage-driver", "vfs"]).args(args))
+    };
+    let out = podman(&["load", "-i", ours.to_str().unwrap()]);
+    assert!(out.contains(&name), "{out}");
+    let id = podman(&["image", "inspect", "--format", "{{.Id}}", &name]);
+    assert_eq!(format!("sha256:{}", id.trim()), img.config_digest, "podman sees the same image id");
+    // podman save (docker-archive and oci-archive) back into a fresh berth store.
+    for (fmt, file) in [("docker-archive", "p-docker.tar"), ("oci-archive", "p-oci.tar")] {
+        let f = t.path().join(file);
+        podman(&["save", "-q", "--format", fmt, "-o", f.to_str().unwrap(), &name]);
+        let r = t.path().join(format!("store-{fmt}"));
+        let out = store_ok(&r, &["import", f.to_str().unwrap()]);
+        assert!(out.contains(&name), "{fmt}: {out}");
+        let v: serde_json::Value = serde_json::from_str(&store_ok(&r, &["inspect", &name])).unwrap();
+        // docker-archive keeps the config byte for byte; podman rewrites it for oci-archive
+        // (the layers, diff_ids, stay the same).
+        if fmt == "docker-archive" {
+            assert_eq!(v["Id"], img.config_digest.as_str(), "{fmt}");
+        }
+        assert_eq!(v["Config"]["rootfs"]["diff_ids"].as_array().map(|a| a.len()), Some(2), "{fmt}: {v}");
+        let a = t.path().join(format!("unpacked-{fmt}"));
+        store_ok(&r, &["unpack", &name, a.to_str().unwrap()]);
+        assert_eq!(std::fs::read(a.join("etc/motd")).unwrap(), b"hello from berth\n");
+        store_ok(&r, &["fsck"]);
+    }
 }
 
 #[test]

@@ -146,6 +146,10 @@ fn snapshots_carry_overlay_whiteouts_and_bundles_run() {
     let b2 = t.path().join("bundle2");
     store_ok(&root, &["bundle", "--user", "0", "localhost/five:latest", b2.to_str().unwrap(), "--", "id", "-u"]);
     assert_eq!(std::fs::read_dir(root.join("snapshots")).unwrap().count(), n_snaps);
+    // `-- CMD` replaces Cmd (the entrypoint stays), `--user 0` replaces User.
+    let spec2: serde_json::Value = serde_json::from_slice(&std::fs::read(b2.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec2["process"]["args"], serde_json::json!(["/bin/sh", "-c", "id", "-u"]));
+    assert_eq!(spec2["process"]["user"]["uid"], 0);
     if have("runc") {
         let id = berth_integration::unique_id("bs");
         let state = t.path().join("runc-state");
