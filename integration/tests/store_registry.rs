@@ -1,13 +1,14 @@
 //! berth-store against Debian's docker-registry and skopeo: push/pull both ways with identical
 //! digests, TLS with --ca-file, htpasswd basic auth from a docker config.json, multi-platform
-//! indexes, and two concurrent pulls of one image.
+//! indexes, and two concurrent pulls of one image; bearer-token auth against the fake registry.
 
 use std::path::Path;
 use std::process::Command;
 
 use berth_integration::docker_registry::{Registry, RegistryConfig};
 use berth_integration::image_fixture::{sha256, write_layout, FixtureImage, Tamper, TarBuilder};
-use berth_integration::store::{describe, have, store_err, store_ok};
+use berth_integration::fake_registry::FakeRegistry;
+use berth_integration::store::{describe, have, store_err, store_ok, store_state};
 use berth_integration::TempDir;
 
 fn layers() -> Vec<Vec<u8>> {
@@ -158,20 +159,7 @@ fn basic_auth_from_docker_config() {
 }
 
 fn b64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut o = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                o.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                o.push('=');
-            }
-        }
-    }
-    o
+    berth_integration::store::base64(s.as_bytes())
 }
 
 #[test]
@@ -264,4 +252,41 @@ fn large_layers_are_fetched_in_parallel_ranges() {
     assert!(out.contains(&img.manifest_digest), "{out}");
     assert_eq!(std::fs::read(root.join("blobs/sha256").join(&img.layers[0].0[7..])).unwrap(), img.layers[0].1);
     store_ok(&root, &["fsck"]);
+}
+
+#[test]
+fn bearer_token_auth_from_an_auth_file() {
+    // docker's token flow: 401 + `WWW-Authenticate: Bearer realm=...`, a token fetched from the
+    // realm with basic credentials and the pull scope, then the token on every request.
+    let t = TempDir::new("reg-bearer");
+    let (_, img) = fixture(&t);
+    let mut routes = std::collections::HashMap::new();
+    let mt = "application/vnd.oci.image.manifest.v1+json".to_string();
+    routes.insert("/v2/bt/fx/manifests/v1".to_string(), (mt.clone(), img.manifest.clone()));
+    routes.insert(format!("/v2/bt/fx/manifests/{}", img.manifest_digest), (mt, img.manifest.clone()));
+    routes.insert(format!("/v2/bt/fx/blobs/{}", img.config_digest), ("application/octet-stream".into(), img.config.clone()));
+    for (d, b) in &img.layers {
+        routes.insert(format!("/v2/bt/fx/blobs/{d}"), ("application/octet-stream".into(), b.clone()));
+    }
+    let reg = FakeRegistry::start_bearer(routes, "tokuser", "tokpass");
+    let target = format!("{}/bt/fx:v1", reg.addr);
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let before = store_state(&root);
+    let empty = t.path().join("empty.json");
+    std::fs::write(&empty, r#"{"auths":{}}"#).unwrap();
+    let wrong = t.path().join("wrong.json");
+    std::fs::write(&wrong, format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, reg.addr, b64("tokuser:nope"))).unwrap();
+    for f in [&empty, &wrong] {
+        let err = store_err(&root, &["pull", "--authfile", f.to_str().unwrap(), &target]);
+        assert!(err.trim().lines().count() == 1 && err.contains(&reg.addr), "{err}");
+        assert_eq!(store_state(&root), before, "a refused pull changed the store");
+    }
+    let good = t.path().join("good.json");
+    std::fs::write(&good, format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, reg.addr, b64("tokuser:tokpass"))).unwrap();
+    let out = store_ok(&root, &["pull", "--authfile", good.to_str().unwrap(), &target]);
+    assert!(out.contains(&img.manifest_digest), "{out}");
+    store_ok(&root, &["fsck"]);
+    let reqs = reg.token_requests.lock().unwrap().clone();
+    assert!(reqs.iter().any(|r| r.contains("service=fake-registry") && r.contains("scope=repository%3Abt%2Ffx%3Apull")), "{reqs:?}");
 }
