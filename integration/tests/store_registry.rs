@@ -204,6 +204,16 @@ fn multi_platform_index_selects_the_platform() {
     assert!(out.contains(&amd.manifest_digest), "{out}");
     let err = store_err(&root2, &["pull", "--platform", "linux/s390x", &format!("{}/m/fx:multi", reg.addr)]);
     assert!(err.contains("linux/s390x"), "{err}");
+    // Without --platform the host's platform is chosen.
+    let host = match std::env::consts::ARCH {
+        "x86_64" => Some(&amd.manifest_digest),
+        "aarch64" => Some(&arm.manifest_digest),
+        _ => None,
+    };
+    if let Some(want) = host {
+        let out = store_ok(&t.path().join("store3"), &["pull", &format!("{}/m/fx:multi", reg.addr)]);
+        assert!(out.contains(want.as_str()), "{out}");
+    }
     let _ = describe(Path::new(&root));
 }
 
