@@ -185,6 +185,10 @@ fn cli_verbs_and_errors() {
     assert!(err.contains("nope:latest") && err.contains("not found"), "{err}");
     let err = store_err(&root, &["pull", "Foo"]);
     assert!(err.contains("invalid reference"), "{err}");
+    // An export that cannot be written names the destination (not a temp file) and leaves nothing.
+    let dest = t.path().join("no-such-dir/out.tar");
+    let err = store_err(&root, &["export", "mine:latest", dest.to_str().unwrap()]);
+    assert!(err.contains(dest.to_str().unwrap()) && !err.contains(".berth-export"), "{err}");
     let o = store(&root, &["rmi", "mine"]);
     assert!(o.status.success());
     store_ok(&root, &["fsck"]);
