@@ -141,9 +141,13 @@ fn basic_auth_from_docker_config() {
         asked.display(),
         reg.addr
     );
+    // Written here, installed by `install`: this process never holds a writable fd on the
+    // file a parallel test's fork could inherit (ETXTBSY when berth-store runs it).
+    let src = t.path().join("helper.sh");
+    std::fs::write(&src, helper).unwrap();
     let hp = bin.join("docker-credential-berthtest");
-    std::fs::write(&hp, helper).unwrap();
-    std::fs::set_permissions(&hp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = Command::new("install").arg("-m").arg("0755").arg(&src).arg(&hp).output().unwrap();
+    assert!(o.status.success(), "install: {}", String::from_utf8_lossy(&o.stderr));
     let cfg = t.path().join("helper.json");
     std::fs::write(&cfg, format!(r#"{{"auths":{{"{0}":{{}}}},"credHelpers":{{"{0}":"berthtest"}}}}"#, reg.addr)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
