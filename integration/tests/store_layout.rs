@@ -172,7 +172,10 @@ fn cli_verbs_and_errors() {
     store_ok(&root, &["import", "--name", "example.com/app", layout.to_str().unwrap()]);
     store_ok(&root, &["tag", "example.com/app:v1", "mine:latest"]);
     let table = store_ok(&root, &["images"]);
-    assert!(table.starts_with("REPOSITORY"), "{table}");
+    let header: Vec<&str> = table.lines().next().unwrap().split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(header, ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "SIZE", "CREATED"], "{table}");
+    // Tables say how long ago (as docker does); JSON keeps the timestamp.
+    assert!(table.lines().nth(1).unwrap().trim_end().ends_with(" ago"), "{table}");
     assert!(table.contains("mine") && table.contains("example.com/app"), "{table}");
     let json: serde_json::Value = serde_json::from_str(&store_ok(&root, &["images", "--format", "json"])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
