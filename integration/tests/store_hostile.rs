@@ -432,3 +432,20 @@ fn junk_and_truncated_archives_are_one_line_errors() {
         assert_eq!(store_state(&root), before, "import of {} changed the store", f.display());
     }
 }
+
+#[test]
+fn rmi_with_one_unknown_reference_changes_nothing() {
+    let t = TempDir::new("rmi-atomic");
+    let img = fixture(&t, &Tamper::default());
+    let root = t.path().join("store");
+    store_ok(&root, &["import", "--name", "localhost/r", t.path().join("layout").to_str().unwrap()]);
+    store_ok(&root, &["tag", "localhost/r:v1", "localhost/r:v2"]);
+    let before = store_state(&root);
+    let err = store_err(&root, &["rmi", "localhost/r:v1", "localhost/typo:v1"]);
+    assert!(err.trim().lines().count() == 1 && err.contains("localhost/typo:v1"), "{err}");
+    assert_eq!(store_state(&root), before, "a refused rmi removed a tag");
+    // A name and the id of the same image in one rmi: both fine, every tag gone.
+    let out = store_ok(&root, &["rmi", "localhost/r:v1", &img.config_digest[7..19]]);
+    assert!(out.contains("localhost/r:v1") && out.contains("localhost/r:v2"), "{out}");
+    assert!(!store_ok(&root, &["images"]).contains("localhost/r"));
+}

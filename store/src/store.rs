@@ -221,6 +221,24 @@ impl Store {
         Ok(removed)
     }
 
+    /// `untag` for several references, all or nothing: every one must name an image before
+    /// any tag is removed, so `rmi good typo` changes nothing. One that an earlier one already
+    /// removed (`rmi NAME ID`) is not an error.
+    pub fn untag_all(&self, whats: &[String]) -> Result<Vec<String>> {
+        for w in whats {
+            self.find(w)?;
+        }
+        let mut removed = vec![];
+        for w in whats {
+            match self.untag(w) {
+                Ok(v) => removed.extend(v),
+                Err(Error::ImageNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
     /// Unpack an image into `dest` as one flat directory (whiteouts applied). `dest` must not
     /// exist or be empty; the tree is built next to it and renamed into place only when every
     /// layer verified, so a failure leaves nothing behind.
