@@ -44,6 +44,10 @@ impl Image {
     pub fn id(&self) -> &Digest {
         &self.manifest.config.digest
     }
+    /// How errors name the image: its tag when it has one (what the user typed), else its id.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.id().to_string())
+    }
     pub fn diff_ids(&self) -> &[Digest] {
         &self.config.rootfs.diff_ids
     }
