@@ -93,6 +93,8 @@ fn tls_registry_needs_the_ca_file() {
     let target = format!("{}/tls/fx:v1", reg.addr);
     let err = store_err(&root, &["push", "localhost/fx:v1", &target]);
     assert!(err.contains(&reg.addr), "{err}");
+    let err = store_err(&root, &["push", "--ca-file", "/nonexistent-ca.pem", "localhost/fx:v1", &target]);
+    assert!(err.contains("CA file /nonexistent-ca.pem"), "{err}");
     store_ok(&root, &["push", "--ca-file", ca.to_str().unwrap(), "localhost/fx:v1", &target]);
     assert_eq!(remote_digest(&target, &["--tls-verify=false"]), img.manifest_digest);
     let root2 = t.path().join("store2");
