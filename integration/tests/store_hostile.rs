@@ -326,6 +326,11 @@ fn unpack_fails_cleanly_on_a_corrupted_blob() {
     // fsck's error is one line naming the corrupt blob's digest.
     let e = String::from_utf8_lossy(&fsck.stderr);
     assert!(e.trim().lines().count() == 1 && e.contains(&img.layers[1].0) && e.contains("1 corrupt"), "{e}");
+    // A tagged image's layer gone altogether: fsck names it as missing.
+    std::fs::remove_file(&blob).unwrap();
+    let fsck = store(&root, &["fsck"]);
+    let e = String::from_utf8_lossy(&fsck.stderr);
+    assert!(!fsck.status.success() && e.contains(&img.layers[1].0) && e.contains("1 missing") && e.trim().ends_with("missing"), "{e}");
     let _ = gzip;
     let _ = sha256;
 }
