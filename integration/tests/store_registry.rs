@@ -32,6 +32,13 @@ fn skopeo(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `push SRC DST` with info logging: one stderr line per blob saying exists/mounted/pushed.
+fn push_log(root: &Path, src: &str, dst: &str) -> String {
+    let o = Command::new(berth_integration::bin("berth-store")).arg("--root").arg(root).args(["--log-level", "info", "push", src, dst]).output().unwrap();
+    assert!(o.status.success(), "push {src} {dst}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 fn remote_digest(reference: &str, extra: &[&str]) -> String {
     let mut a = vec!["inspect", "--raw"];
     a.extend_from_slice(extra);
@@ -54,11 +61,14 @@ fn push_and_pull_interoperate_with_skopeo() {
     let out = store_ok(&root, &["push", "localhost/fx:v1", &format!("{}/berth/fx:v1", reg.addr)]);
     assert!(out.contains(&img.manifest_digest), "{out}");
     assert_eq!(remote_digest(&format!("{}/berth/fx:v1", reg.addr), &["--tls-verify=false"]), img.manifest_digest);
-    // A second push finds every blob present (HEAD) and still succeeds.
-    store_ok(&root, &["push", "localhost/fx:v1", &format!("{}/berth/fx:v1", reg.addr)]);
-    // A push to another repository of the same registry (cross-repository mount when possible).
+    // A second push finds every blob present (HEAD) and uploads nothing.
+    let log = push_log(&root, "localhost/fx:v1", &format!("{}/berth/fx:v1", reg.addr));
+    assert_eq!(log.matches(": exists").count(), img.layers.len() + 1, "{log}");
+    assert!(!log.contains(": pushed"), "{log}");
+    // A push to another repository of the same registry mounts the blobs it came with.
     store_ok(&root, &["pull", &format!("{}/berth/fx:v1", reg.addr)]);
-    store_ok(&root, &["push", &format!("{}/berth/fx:v1", reg.addr), &format!("{}/other/fx:v2", reg.addr)]);
+    let log = push_log(&root, &format!("{}/berth/fx:v1", reg.addr), &format!("{}/other/fx:v2", reg.addr));
+    assert!(log.contains("mounted from berth/fx") && !log.contains(": pushed"), "{log}");
     assert_eq!(remote_digest(&format!("{}/other/fx:v2", reg.addr), &["--tls-verify=false"]), img.manifest_digest);
     // skopeo push → berth pull, identical digests and content.
     skopeo(&["copy", "-q", "--dest-tls-verify=false", &format!("oci:{}:v1", layout.display()), &format!("docker://{}/skopeo/fx:v1", reg.addr)]);
