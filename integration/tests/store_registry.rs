@@ -220,6 +220,12 @@ fn multi_platform_index_selects_the_platform() {
     assert!(out.contains(&amd.manifest_digest), "{out}");
     let err = store_err(&root2, &["pull", "--platform", "linux/s390x", &format!("{}/m/fx:multi", reg.addr)]);
     assert!(err.contains("linux/s390x"), "{err}");
+    // A tag the registry lacks: one line naming the reference, store unchanged.
+    let before = store_state(&root2);
+    let missing = format!("{}/m/fx:nosuchtag", reg.addr);
+    let err = store_err(&root2, &["pull", &missing]);
+    assert!(err.trim().lines().count() == 1 && err.contains("m/fx") && err.contains("nosuchtag"), "{err}");
+    assert_eq!(store_state(&root2), before);
     // Without --platform the host's platform is chosen.
     let host = match std::env::consts::ARCH {
         "x86_64" => Some(&amd.manifest_digest),
