@@ -58,7 +58,7 @@ pub struct RegistryArgs {
     /// Trust this PEM CA bundle in addition to the system roots.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
-    /// Credentials file (docker config.json or containers auth.json format).
+    /// Credentials file (docker config.json or containers auth.json format; its credHelpers/credsStore helpers are run as docker runs them).
     #[arg(long)]
     pub authfile: Option<PathBuf>,
     /// Layers transferred at once.
