@@ -162,7 +162,8 @@ pub fn run() -> i32 {
                 }
             }
             // One line, whatever a peer (registry body, helper output) put in the message.
-            let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+            // (Only line breaks are replaced: a path's own spacing stays as it is.)
+            let msg = msg.trim().replace(['\n', '\r'], " ");
             eprintln!("berth-store: {msg}");
             1
         }
