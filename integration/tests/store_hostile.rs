@@ -323,6 +323,14 @@ fn unpack_fails_cleanly_on_a_corrupted_blob() {
     assert!(!dest.exists());
     let fsck = store(&root, &["fsck"]);
     assert!(!fsck.status.success());
+    // fsck's error is one line naming the corrupt blob's digest.
+    let e = String::from_utf8_lossy(&fsck.stderr);
+    assert!(e.trim().lines().count() == 1 && e.contains(&img.layers[1].0) && e.contains("1 corrupt"), "{e}");
+    // A tagged image's layer gone altogether: fsck names it as missing.
+    std::fs::remove_file(&blob).unwrap();
+    let fsck = store(&root, &["fsck"]);
+    let e = String::from_utf8_lossy(&fsck.stderr);
+    assert!(!fsck.status.success() && e.contains(&img.layers[1].0) && e.contains("1 missing") && e.trim().ends_with("missing"), "{e}");
     let _ = gzip;
     let _ = sha256;
 }
@@ -400,4 +408,49 @@ fn gc_during_a_pull_is_safe() {
     let dest = t.path().join("out");
     store_ok(&root, &["unpack", &format!("{}/g/x:v1", reg.addr), dest.to_str().unwrap()]);
     assert_eq!(std::fs::read(dest.join("big")).unwrap(), big);
+}
+
+#[test]
+fn junk_and_truncated_archives_are_one_line_errors() {
+    // Not a tar, a missing file, a truncated tar: one line naming the file, store unchanged.
+    let t = TempDir::new("junk-import");
+    let layout = t.path().join("layout");
+    let l1 = TarBuilder::new().file("a", &[3u8; 50_000], 0o644).finish();
+    write_layout(&layout, "v1", &[l1], serde_json::json!({}), &Tamper::default());
+    let tarball = t.path().join("img.tar");
+    berth_integration::image_fixture::archive_layout(&layout, &tarball);
+    let root = t.path().join("store");
+    store_ok(&root, &["import", "--name", "localhost/keep", layout.to_str().unwrap()]);
+    let before = store_state(&root);
+    let junk = t.path().join("junk.tar");
+    std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
+    let truncated = t.path().join("truncated.tar");
+    let bytes = std::fs::read(&tarball).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let missing = t.path().join("missing.tar");
+    for f in [&junk, &truncated, &missing] {
+        let err = store_err(&root, &["import", f.to_str().unwrap()]);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(f.to_str().unwrap()), "{err}");
+        // An io error's reason appears once, not once per error in the chain.
+        assert!(err.matches("os error").count() <= 1, "{err}");
+        assert_eq!(store_state(&root), before, "import of {} changed the store", f.display());
+    }
+}
+
+#[test]
+fn rmi_with_one_unknown_reference_changes_nothing() {
+    let t = TempDir::new("rmi-atomic");
+    let img = fixture(&t, &Tamper::default());
+    let root = t.path().join("store");
+    store_ok(&root, &["import", "--name", "localhost/r", t.path().join("layout").to_str().unwrap()]);
+    store_ok(&root, &["tag", "localhost/r:v1", "localhost/r:v2"]);
+    let before = store_state(&root);
+    let err = store_err(&root, &["rmi", "localhost/r:v1", "localhost/typo:v1"]);
+    assert!(err.trim().lines().count() == 1 && err.contains("localhost/typo:v1"), "{err}");
+    assert_eq!(store_state(&root), before, "a refused rmi removed a tag");
+    // A name and the id of the same image in one rmi: both fine, every tag gone.
+    let out = store_ok(&root, &["rmi", "localhost/r:v1", &img.config_digest[7..19]]);
+    assert!(out.contains("localhost/r:v1") && out.contains("localhost/r:v2"), "{out}");
+    assert!(!store_ok(&root, &["images"]).contains("localhost/r"));
 }

@@ -1,6 +1,7 @@
 //! The store root is an OCI layout other tools read, and berth's archives load elsewhere:
 //! umoci unpacks from the root; `ctr image import` and `buildah pull oci-archive:` load
-//! berth's exports; docker-save archives go both ways (skopeo's docker-archive as the peer).
+//! berth's exports; docker-save archives go both ways (skopeo's docker-archive as the peer);
+//! podman loads docker exports and its own saves (docker- and oci-archive) import.
 
 use std::process::Command;
 
@@ -124,6 +125,46 @@ fn docker_archives_both_ways() {
 }
 
 #[test]
+fn podman_loads_docker_exports_and_its_saves_import() {
+    assert!(have("podman"), "podman is required");
+    let t = TempDir::new("layout-podman");
+    let (layout, img) = image(&t);
+    let root = t.path().join("store");
+    let name = format!("localhost/{}:v1", berth_integration::unique_id("pm"));
+    store_ok(&root, &["import", "--name", "localhost/fx", layout.to_str().unwrap()]);
+    store_ok(&root, &["tag", "localhost/fx:v1", &name]);
+    let ours = t.path().join("berth-docker.tar");
+    store_ok(&root, &["export", "--format", "docker", &name, ours.to_str().unwrap()]);
+    // A private podman storage (vfs, own root and runroot): parallel-safe, nothing shared touched.
+    let podman = |args: &[&str]| {
+        run(Command::new("podman").arg("--root").arg(t.path().join("p-root")).arg("--runroot").arg(t.path().join("p-run")).args(["--storage-driver", "vfs"]).args(args))
+    };
+    let out = podman(&["load", "-i", ours.to_str().unwrap()]);
+    assert!(out.contains(&name), "{out}");
+    let id = podman(&["image", "inspect", "--format", "{{.Id}}", &name]);
+    assert_eq!(format!("sha256:{}", id.trim()), img.config_digest, "podman sees the same image id");
+    // podman save (docker-archive and oci-archive) back into a fresh berth store.
+    for (fmt, file) in [("docker-archive", "p-docker.tar"), ("oci-archive", "p-oci.tar")] {
+        let f = t.path().join(file);
+        podman(&["save", "-q", "--format", fmt, "-o", f.to_str().unwrap(), &name]);
+        let r = t.path().join(format!("store-{fmt}"));
+        let out = store_ok(&r, &["import", f.to_str().unwrap()]);
+        assert!(out.contains(&name), "{fmt}: {out}");
+        let v: serde_json::Value = serde_json::from_str(&store_ok(&r, &["inspect", &name])).unwrap();
+        // docker-archive keeps the config byte for byte; podman rewrites it for oci-archive
+        // (the layers, diff_ids, stay the same).
+        if fmt == "docker-archive" {
+            assert_eq!(v["Id"], img.config_digest.as_str(), "{fmt}");
+        }
+        assert_eq!(v["Config"]["rootfs"]["diff_ids"].as_array().map(|a| a.len()), Some(2), "{fmt}: {v}");
+        let a = t.path().join(format!("unpacked-{fmt}"));
+        store_ok(&r, &["unpack", &name, a.to_str().unwrap()]);
+        assert_eq!(std::fs::read(a.join("etc/motd")).unwrap(), b"hello from berth\n");
+        store_ok(&r, &["fsck"]);
+    }
+}
+
+#[test]
 fn cli_verbs_and_errors() {
     let t = TempDir::new("layout-cli");
     let (layout, img) = image(&t);
@@ -131,7 +172,10 @@ fn cli_verbs_and_errors() {
     store_ok(&root, &["import", "--name", "example.com/app", layout.to_str().unwrap()]);
     store_ok(&root, &["tag", "example.com/app:v1", "mine:latest"]);
     let table = store_ok(&root, &["images"]);
-    assert!(table.starts_with("REPOSITORY"), "{table}");
+    let header: Vec<&str> = table.lines().next().unwrap().split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(header, ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "SIZE", "CREATED"], "{table}");
+    // Tables say how long ago (as docker does); JSON keeps the timestamp.
+    assert!(table.lines().nth(1).unwrap().trim_end().ends_with(" ago"), "{table}");
     assert!(table.contains("mine") && table.contains("example.com/app"), "{table}");
     let json: serde_json::Value = serde_json::from_str(&store_ok(&root, &["images", "--format", "json"])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
@@ -144,6 +188,10 @@ fn cli_verbs_and_errors() {
     assert!(err.contains("nope:latest") && err.contains("not found"), "{err}");
     let err = store_err(&root, &["pull", "Foo"]);
     assert!(err.contains("invalid reference"), "{err}");
+    // An export that cannot be written names the destination (not a temp file) and leaves nothing.
+    let dest = t.path().join("no-such-dir/out.tar");
+    let err = store_err(&root, &["export", "mine:latest", dest.to_str().unwrap()]);
+    assert!(err.contains(dest.to_str().unwrap()) && !err.contains(".berth-export"), "{err}");
     let o = store(&root, &["rmi", "mine"]);
     assert!(o.status.success());
     store_ok(&root, &["fsck"]);

@@ -1,13 +1,14 @@
 //! berth-store against Debian's docker-registry and skopeo: push/pull both ways with identical
 //! digests, TLS with --ca-file, htpasswd basic auth from a docker config.json, multi-platform
-//! indexes, and two concurrent pulls of one image.
+//! indexes, and two concurrent pulls of one image; bearer-token auth against the fake registry.
 
 use std::path::Path;
 use std::process::Command;
 
 use berth_integration::docker_registry::{Registry, RegistryConfig};
 use berth_integration::image_fixture::{sha256, write_layout, FixtureImage, Tamper, TarBuilder};
-use berth_integration::store::{describe, have, store_err, store_ok};
+use berth_integration::fake_registry::FakeRegistry;
+use berth_integration::store::{describe, have, store_err, store_ok, store_state};
 use berth_integration::TempDir;
 
 fn layers() -> Vec<Vec<u8>> {
@@ -29,6 +30,13 @@ fn skopeo(args: &[&str]) -> String {
     let o = Command::new("skopeo").args(args).output().expect("skopeo");
     assert!(o.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `push SRC DST` with info logging: one stderr line per blob saying exists/mounted/pushed.
+fn push_log(root: &Path, src: &str, dst: &str) -> String {
+    let o = Command::new(berth_integration::bin("berth-store")).arg("--root").arg(root).args(["--log-level", "info", "push", src, dst]).output().unwrap();
+    assert!(o.status.success(), "push {src} {dst}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn remote_digest(reference: &str, extra: &[&str]) -> String {
@@ -53,11 +61,14 @@ fn push_and_pull_interoperate_with_skopeo() {
     let out = store_ok(&root, &["push", "localhost/fx:v1", &format!("{}/berth/fx:v1", reg.addr)]);
     assert!(out.contains(&img.manifest_digest), "{out}");
     assert_eq!(remote_digest(&format!("{}/berth/fx:v1", reg.addr), &["--tls-verify=false"]), img.manifest_digest);
-    // A second push finds every blob present (HEAD) and still succeeds.
-    store_ok(&root, &["push", "localhost/fx:v1", &format!("{}/berth/fx:v1", reg.addr)]);
-    // A push to another repository of the same registry (cross-repository mount when possible).
+    // A second push finds every blob present (HEAD) and uploads nothing.
+    let log = push_log(&root, "localhost/fx:v1", &format!("{}/berth/fx:v1", reg.addr));
+    assert_eq!(log.matches(": exists").count(), img.layers.len() + 1, "{log}");
+    assert!(!log.contains(": pushed"), "{log}");
+    // A push to another repository of the same registry mounts the blobs it came with.
     store_ok(&root, &["pull", &format!("{}/berth/fx:v1", reg.addr)]);
-    store_ok(&root, &["push", &format!("{}/berth/fx:v1", reg.addr), &format!("{}/other/fx:v2", reg.addr)]);
+    let log = push_log(&root, &format!("{}/berth/fx:v1", reg.addr), &format!("{}/other/fx:v2", reg.addr));
+    assert!(log.contains("mounted from berth/fx") && !log.contains(": pushed"), "{log}");
     assert_eq!(remote_digest(&format!("{}/other/fx:v2", reg.addr), &["--tls-verify=false"]), img.manifest_digest);
     // skopeo push → berth pull, identical digests and content.
     skopeo(&["copy", "-q", "--dest-tls-verify=false", &format!("oci:{}:v1", layout.display()), &format!("docker://{}/skopeo/fx:v1", reg.addr)]);
@@ -92,6 +103,8 @@ fn tls_registry_needs_the_ca_file() {
     let target = format!("{}/tls/fx:v1", reg.addr);
     let err = store_err(&root, &["push", "localhost/fx:v1", &target]);
     assert!(err.contains(&reg.addr), "{err}");
+    let err = store_err(&root, &["push", "--ca-file", "/nonexistent-ca.pem", "localhost/fx:v1", &target]);
+    assert!(err.contains("CA file /nonexistent-ca.pem"), "{err}");
     store_ok(&root, &["push", "--ca-file", ca.to_str().unwrap(), "localhost/fx:v1", &target]);
     assert_eq!(remote_digest(&target, &["--tls-verify=false"]), img.manifest_digest);
     let root2 = t.path().join("store2");
@@ -130,23 +143,39 @@ fn basic_auth_from_docker_config() {
     assert_eq!(sha256(&o.stdout), img.manifest_digest);
     run(&["rmi", "localhost/fx:v1"]);
     run(&["pull", &target]);
+
+    // credHelpers: docker-credential-<name> found on PATH, asked with the registry on stdin.
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = t.path().join("asked");
+    let helper = format!(
+        "#!/bin/sh\nread -r url\necho \"$1 $url\" > {}\n[ \"$url\" = {} ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\necho '{{\"Username\":\"berth\",\"Secret\":\"s3cret\"}}'\n",
+        asked.display(),
+        reg.addr
+    );
+    // Written here, installed by `install`: this process never holds a writable fd on the
+    // file a parallel test's fork could inherit (ETXTBSY when berth-store runs it).
+    let src = t.path().join("helper.sh");
+    std::fs::write(&src, helper).unwrap();
+    let hp = bin.join("docker-credential-berthtest");
+    let o = Command::new("install").arg("-m").arg("0755").arg(&src).arg(&hp).output().unwrap();
+    assert!(o.status.success(), "install: {}", String::from_utf8_lossy(&o.stderr));
+    let cfg = t.path().join("helper.json");
+    std::fs::write(&cfg, format!(r#"{{"auths":{{"{0}":{{}}}},"credHelpers":{{"{0}":"berthtest"}}}}"#, reg.addr)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let root2 = t.path().join("store-helper");
+    let o = Command::new(berth_integration::bin("berth-store")).arg("--root").arg(&root2).args(["pull", "--authfile", cfg.to_str().unwrap(), &target]).env("PATH", &path).output().unwrap();
+    assert!(o.status.success(), "pull with credHelpers: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&asked).unwrap().trim(), format!("get {}", reg.addr));
+    // A helper that fails is a one-line error naming the helper and the registry.
+    std::fs::write(&cfg, format!(r#"{{"credsStore":"nosuchhelper-{}"}}"#, berth_integration::unique_id("h"))).unwrap();
+    let o = Command::new(berth_integration::bin("berth-store")).arg("--root").arg(&root2).args(["pull", "--authfile", cfg.to_str().unwrap(), &target]).env("PATH", &path).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("docker-credential-nosuchhelper") && err.contains(&reg.addr) && err.trim().lines().count() == 1, "{err}");
 }
 
 fn b64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut o = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                o.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                o.push('=');
-            }
-        }
-    }
-    o
+    berth_integration::store::base64(s.as_bytes())
 }
 
 #[test]
@@ -191,6 +220,22 @@ fn multi_platform_index_selects_the_platform() {
     assert!(out.contains(&amd.manifest_digest), "{out}");
     let err = store_err(&root2, &["pull", "--platform", "linux/s390x", &format!("{}/m/fx:multi", reg.addr)]);
     assert!(err.contains("linux/s390x"), "{err}");
+    // A tag the registry lacks: one line naming the reference, store unchanged.
+    let before = store_state(&root2);
+    let missing = format!("{}/m/fx:nosuchtag", reg.addr);
+    let err = store_err(&root2, &["pull", &missing]);
+    assert!(err.trim().lines().count() == 1 && err.contains("m/fx") && err.contains("nosuchtag"), "{err}");
+    assert_eq!(store_state(&root2), before);
+    // Without --platform the host's platform is chosen.
+    let host = match std::env::consts::ARCH {
+        "x86_64" => Some(&amd.manifest_digest),
+        "aarch64" => Some(&arm.manifest_digest),
+        _ => None,
+    };
+    if let Some(want) = host {
+        let out = store_ok(&t.path().join("store3"), &["pull", &format!("{}/m/fx:multi", reg.addr)]);
+        assert!(out.contains(want.as_str()), "{out}");
+    }
     let _ = describe(Path::new(&root));
 }
 
@@ -239,4 +284,41 @@ fn large_layers_are_fetched_in_parallel_ranges() {
     assert!(out.contains(&img.manifest_digest), "{out}");
     assert_eq!(std::fs::read(root.join("blobs/sha256").join(&img.layers[0].0[7..])).unwrap(), img.layers[0].1);
     store_ok(&root, &["fsck"]);
+}
+
+#[test]
+fn bearer_token_auth_from_an_auth_file() {
+    // docker's token flow: 401 + `WWW-Authenticate: Bearer realm=...`, a token fetched from the
+    // realm with basic credentials and the pull scope, then the token on every request.
+    let t = TempDir::new("reg-bearer");
+    let (_, img) = fixture(&t);
+    let mut routes = std::collections::HashMap::new();
+    let mt = "application/vnd.oci.image.manifest.v1+json".to_string();
+    routes.insert("/v2/bt/fx/manifests/v1".to_string(), (mt.clone(), img.manifest.clone()));
+    routes.insert(format!("/v2/bt/fx/manifests/{}", img.manifest_digest), (mt, img.manifest.clone()));
+    routes.insert(format!("/v2/bt/fx/blobs/{}", img.config_digest), ("application/octet-stream".into(), img.config.clone()));
+    for (d, b) in &img.layers {
+        routes.insert(format!("/v2/bt/fx/blobs/{d}"), ("application/octet-stream".into(), b.clone()));
+    }
+    let reg = FakeRegistry::start_bearer(routes, "tokuser", "tokpass");
+    let target = format!("{}/bt/fx:v1", reg.addr);
+    let root = t.path().join("store");
+    store_ok(&root, &["images"]);
+    let before = store_state(&root);
+    let empty = t.path().join("empty.json");
+    std::fs::write(&empty, r#"{"auths":{}}"#).unwrap();
+    let wrong = t.path().join("wrong.json");
+    std::fs::write(&wrong, format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, reg.addr, b64("tokuser:nope"))).unwrap();
+    for f in [&empty, &wrong] {
+        let err = store_err(&root, &["pull", "--authfile", f.to_str().unwrap(), &target]);
+        assert!(err.trim().lines().count() == 1 && err.contains(&reg.addr), "{err}");
+        assert_eq!(store_state(&root), before, "a refused pull changed the store");
+    }
+    let good = t.path().join("good.json");
+    std::fs::write(&good, format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, reg.addr, b64("tokuser:tokpass"))).unwrap();
+    let out = store_ok(&root, &["pull", "--authfile", good.to_str().unwrap(), &target]);
+    assert!(out.contains(&img.manifest_digest), "{out}");
+    store_ok(&root, &["fsck"]);
+    let reqs = reg.token_requests.lock().unwrap().clone();
+    assert!(reqs.iter().any(|r| r.contains("service=fake-registry") && r.contains("scope=repository%3Abt%2Ffx%3Apull")), "{reqs:?}");
 }

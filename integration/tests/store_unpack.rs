@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use berth_integration::image_fixture::{write_layout, Tamper, TarBuilder};
-use berth_integration::store::{assert_same_tree, describe, have, store_ok};
+use berth_integration::store::{assert_same_tree, describe, have, store_err, store_ok};
 use berth_integration::TempDir;
 
 fn five_layers() -> Vec<Vec<u8>> {
@@ -146,6 +146,15 @@ fn snapshots_carry_overlay_whiteouts_and_bundles_run() {
     let b2 = t.path().join("bundle2");
     store_ok(&root, &["bundle", "--user", "0", "localhost/five:latest", b2.to_str().unwrap(), "--", "id", "-u"]);
     assert_eq!(std::fs::read_dir(root.join("snapshots")).unwrap().count(), n_snaps);
+    // An unknown user is a one-line error naming the image as given and the user; no bundle.
+    let b3 = t.path().join("bundle3");
+    let err = store_err(&root, &["bundle", "--copy", "--user", "nosuchuser", "localhost/five:latest", b3.to_str().unwrap()]);
+    assert!(err.trim().lines().count() == 1 && err.contains("localhost/five:latest") && err.contains("nosuchuser"), "{err}");
+    assert!(!b3.exists());
+    // `-- CMD` replaces Cmd (the entrypoint stays), `--user 0` replaces User.
+    let spec2: serde_json::Value = serde_json::from_slice(&std::fs::read(b2.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec2["process"]["args"], serde_json::json!(["/bin/sh", "-c", "id", "-u"]));
+    assert_eq!(spec2["process"]["user"]["uid"], 0);
     if have("runc") {
         let id = berth_integration::unique_id("bs");
         let state = t.path().join("runc-state");

@@ -211,7 +211,8 @@ impl Store {
         };
         let tmp = dir.join(unique_name(".berth-export-"));
         let res = (|| {
-            let f = File::create(&tmp).ctx(&tmp)?;
+            // Named after the destination: the temp file is an implementation detail.
+            let f = File::create(&tmp).ctx(path)?;
             let mut w = ArchiveWriter { b: tar::Builder::new(io::BufWriter::with_capacity(1 << 20, f)), path: tmp.clone(), dirs: Default::default() };
             match format {
                 ArchiveFormat::Oci => self.write_oci(&mut w, &images, refs)?,

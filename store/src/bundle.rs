@@ -195,7 +195,7 @@ pub fn spec_for(img: &Image, rootfs: &Path, dir: &Path, opts: &BundleOptions) ->
     };
     let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if args.is_empty() {
-        return Err(Error::other(format!("image {}", img.id()), "no command: the image has neither Entrypoint nor Cmd and none was given"));
+        return Err(Error::other(format!("image {}", img.label()), "no command: the image has neither Entrypoint nor Cmd and none was given"));
     }
     // Environment: the image's, then overrides by key; PATH defaulted like docker.
     let mut env: Vec<String> = cfg.env.clone().unwrap_or_default();
@@ -209,7 +209,7 @@ pub fn spec_for(img: &Image, rootfs: &Path, dir: &Path, opts: &BundleOptions) ->
     }
     let user_spec = opts.user.clone().or(cfg.user.clone()).unwrap_or_default();
     let root = InRoot::open(rootfs).ctx(rootfs)?;
-    let user = resolve_user(&root, &user_spec).map_err(|reason| Error::other(format!("image {} user {user_spec:?}", img.id()), reason))?;
+    let user = resolve_user(&root, &user_spec).map_err(|reason| Error::other(format!("image {} user {user_spec:?}", img.label()), reason))?;
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }

@@ -67,7 +67,7 @@ impl Store {
                     }
                     for l in &m.layers {
                         if !self.content.exists(&l.digest) {
-                            missing.push(format!("layer {} of {}", l.digest, d.digest));
+                            missing.push(format!("layer {} of {}: missing", l.digest, d.digest));
                         }
                     }
                 }

@@ -44,6 +44,10 @@ impl Image {
     pub fn id(&self) -> &Digest {
         &self.manifest.config.digest
     }
+    /// How errors name the image: its tag when it has one (what the user typed), else its id.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.id().to_string())
+    }
     pub fn diff_ids(&self) -> &[Digest] {
         &self.config.rootfs.diff_ids
     }
@@ -216,6 +220,24 @@ impl Store {
                     self.layout.remove_ref(&lock, &n)?;
                     removed.push(n);
                 }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `untag` for several references, all or nothing: every one must name an image before
+    /// any tag is removed, so `rmi good typo` changes nothing. One that an earlier one already
+    /// removed (`rmi NAME ID`) is not an error.
+    pub fn untag_all(&self, whats: &[String]) -> Result<Vec<String>> {
+        for w in whats {
+            self.find(w)?;
+        }
+        let mut removed = vec![];
+        for w in whats {
+            match self.untag(w) {
+                Ok(v) => removed.extend(v),
+                Err(Error::ImageNotFound { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(removed)

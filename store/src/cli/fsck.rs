@@ -19,7 +19,9 @@ pub fn run(store: &Store, _a: &Args, out: &Output) -> anyhow::Result<()> {
         out.line(&format!("checked {} blobs: {}", r.blobs_checked, if r.ok() { "ok" } else { "PROBLEMS FOUND" }));
     }
     if !r.ok() {
-        anyhow::bail!("fsck found {} corrupt and {} missing", r.corrupt.len(), r.missing.len());
+        // The one-line error names the first problem (its digest), so scripts see which blob.
+        let first = r.corrupt.iter().chain(&r.missing).next().cloned().unwrap_or_default();
+        anyhow::bail!("fsck found {} corrupt and {} missing: {first}", r.corrupt.len(), r.missing.len());
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 use berth_store::Store;
 
-use super::output::human_size;
+use super::output::{human_age, human_size};
 use super::Output;
 
 #[derive(clap::Args)]
@@ -33,7 +33,7 @@ pub fn run(store: &Store, a: &Args, out: &Output) -> anyhow::Result<()> {
             .map(|(h, l)| {
                 vec![
                     l.map(|l| l.digest.short().to_owned()).unwrap_or_else(|| "<missing>".into()),
-                    h.created.clone().unwrap_or_default(),
+                    h.created.as_deref().map(human_age).unwrap_or_default(),
                     h.created_by.clone().unwrap_or_default().chars().take(60).collect(),
                     human_size(l.map(|l| l.size).unwrap_or(0)),
                     h.comment.clone().unwrap_or_default(),

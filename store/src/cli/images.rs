@@ -1,6 +1,6 @@
 use berth_store::Store;
 
-use super::output::human_size;
+use super::output::{human_age, human_size};
 use super::Output;
 
 #[derive(clap::Args)]
@@ -23,7 +23,7 @@ pub fn run(store: &Store, a: &Args, out: &Output) -> anyhow::Result<()> {
     } else {
         let rows: Vec<Vec<String>> = images
             .iter()
-            .map(|i| vec![i.repository.clone(), i.tag.clone(), i.digest.to_string(), i.id.short().to_owned(), human_size(i.size), i.created.clone().unwrap_or_default()])
+            .map(|i| vec![i.repository.clone(), i.tag.clone(), i.digest.to_string(), i.id.short().to_owned(), human_size(i.size), i.created.as_deref().map(human_age).unwrap_or_default()])
             .collect();
         out.table(&["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "SIZE", "CREATED"], &rows);
     }

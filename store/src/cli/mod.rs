@@ -58,7 +58,7 @@ pub struct RegistryArgs {
     /// Trust this PEM CA bundle in addition to the system roots.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
-    /// Credentials file (docker config.json or containers auth.json format).
+    /// Credentials file (docker config.json or containers auth.json format; its credHelpers/credsStore helpers are run as docker runs them).
     #[arg(long)]
     pub authfile: Option<PathBuf>,
     /// Layers transferred at once.
@@ -153,10 +153,17 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             let mut msg = e.to_string();
+            // Library errors already print their source (`{path}: {source}`): don't repeat it.
             for cause in e.chain().skip(1) {
-                msg.push_str(": ");
-                msg.push_str(&cause.to_string());
+                let c = cause.to_string();
+                if !msg.ends_with(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
             }
+            // One line, whatever a peer (registry body, helper output) put in the message.
+            // (Only line breaks are replaced: a path's own spacing stays as it is.)
+            let msg = msg.trim().replace(['\n', '\r'], " ");
             eprintln!("berth-store: {msg}");
             1
         }

@@ -12,10 +12,7 @@ pub struct Args {
 }
 
 pub fn run(store: &Store, a: &Args, out: &Output) -> anyhow::Result<()> {
-    let mut all = vec![];
-    for r in &a.refs {
-        all.extend(store.untag(r)?);
-    }
+    let all = store.untag_all(&a.refs)?;
     if out.json() {
         out.print_json(&all);
     } else {

@@ -28,6 +28,12 @@ impl Credentials {
 struct AuthFile {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
+    /// Registry → helper name (`docker-credential-<name>`), consulted before everything else.
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: BTreeMap<String, String>,
+    /// The default helper for registries without a `credHelpers` entry.
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -79,7 +85,14 @@ fn normalise_key(k: &str) -> String {
 }
 
 /// Credentials for `registry` (as a reference spells it), from the first file that has any.
+/// As docker does, a file's `credHelpers` entry for the registry wins, then its `credsStore`,
+/// then its `auths` entry (also used when the helper has nothing for the registry).
 pub fn lookup(registry: &str, explicit: Option<&Path>) -> Result<Option<Credentials>> {
+    lookup_with(registry, explicit, &|name| PathBuf::from(format!("docker-credential-{name}")))
+}
+
+/// `lookup` with the helper program for a helper name chosen by `helper` (tests use scripts).
+fn lookup_with(registry: &str, explicit: Option<&Path>, helper: &dyn Fn(&str) -> PathBuf) -> Result<Option<Credentials>> {
     for f in auth_files(explicit) {
         let bytes = match std::fs::read(&f) {
             Ok(b) => b,
@@ -87,6 +100,12 @@ pub fn lookup(registry: &str, explicit: Option<&Path>) -> Result<Option<Credenti
             Err(e) => return Err(Error::io(f, e)),
         };
         let parsed: AuthFile = serde_json::from_slice(&bytes).map_err(|e| Error::other(f.display().to_string(), format!("invalid auth file: {e}")))?;
+        let named = parsed.cred_helpers.iter().find(|(k, _)| normalise_key(k) == registry).map(|(_, v)| v.clone());
+        if let Some(name) = named.or(parsed.creds_store.clone()).filter(|n| !n.is_empty()) {
+            if let Some(c) = run_helper(&f, &name, &helper(&name), registry)? {
+                return Ok(Some(c));
+            }
+        }
         for (key, entry) in parsed.auths {
             if normalise_key(&key) != registry {
                 continue;
@@ -101,10 +120,66 @@ pub fn lookup(registry: &str, explicit: Option<&Path>) -> Result<Option<Credenti
                 user = u.to_owned();
                 pass = p.to_owned();
             }
-            return Ok(Some(Credentials { username: user, password: pass, identity_token: entry.identitytoken.filter(|t| !t.is_empty()) }));
+            let token = entry.identitytoken.filter(|t| !t.is_empty());
+            // With a credential store docker leaves `auths` entries empty (`{}`): not credentials.
+            if user.is_empty() && pass.is_empty() && token.is_none() {
+                continue;
+            }
+            return Ok(Some(Credentials { username: user, password: pass, identity_token: token }));
         }
     }
     Ok(None)
+}
+
+#[derive(Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
+/// Run `program get` with the server URL on stdin, as docker does, and read its JSON answer.
+/// "credentials not found" (the helpers' standard message) is no credentials, not an error.
+fn run_helper(file: &Path, name: &str, program: &Path, registry: &str) -> Result<Option<Credentials>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let what = format!("credential helper docker-credential-{name} for {registry} ({})", file.display());
+    if name.contains('/') {
+        return Err(Error::other(what, "helper name must not contain '/'"));
+    }
+    // Docker keys Docker Hub by its v1 index URL; every other registry by its host[:port].
+    let server = if registry == crate::reference::DOCKER_HUB { "https://index.docker.io/v1/" } else { registry };
+    let mut child = Command::new(program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::other(what.clone(), format!("cannot run: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading its stdin is judged by its exit status, not EPIPE.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| Error::other(what.clone(), e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let msg = format!("{} {}", stdout.trim(), String::from_utf8_lossy(&out.stderr).trim());
+        if msg.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+        return Err(Error::other(what, format!("{}: {msg}", out.status)));
+    }
+    let a: HelperAnswer = serde_json::from_slice(&out.stdout).map_err(|e| Error::other(what.clone(), format!("invalid answer: {e}")))?;
+    if a.username.is_empty() && a.secret.is_empty() {
+        return Ok(None);
+    }
+    // Docker's convention: the user `<token>` means the secret is an identity (refresh) token.
+    if a.username == "<token>" {
+        return Ok(Some(Credentials { username: String::new(), password: String::new(), identity_token: Some(a.secret) }));
+    }
+    Ok(Some(Credentials { username: a.username, password: a.secret, identity_token: None }))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,6 +276,46 @@ mod tests {
         let c = lookup("127.0.0.1:5000", Some(&f)).unwrap().unwrap();
         assert_eq!(c.username, "a");
         assert!(lookup("other", Some(&f)).unwrap().is_none());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn credential_helpers() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("berth-credhelper-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        // A fake helper: answers for the server URL it reads on stdin, logs it, or says not found.
+        let script = d.join("docker-credential-fake");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r url\necho \"$url\" >> {log}\ncase \"$url\" in\n  reg.example:5000) echo '{{\"ServerURL\":\"reg.example:5000\",\"Username\":\"hu\",\"Secret\":\"hs\"}}' ;;\n  https://index.docker.io/v1/) echo '{{\"Username\":\"<token>\",\"Secret\":\"rt\"}}' ;;\n  broken.example) echo boom >&2; exit 1 ;;\n  *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n",
+                log = d.join("log").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let helper = |name: &str| d.join(format!("docker-credential-{name}"));
+        let f = d.join("config.json");
+        std::fs::write(
+            &f,
+            r#"{"auths":{"fallback.example":{"auth":"dTpw"},"store.example":{}},"credHelpers":{"reg.example:5000":"fake","https://index.docker.io/v1/":"fake","broken.example":"fake","missing.example":"absent"},"credsStore":"fake"}"#,
+        )
+        .unwrap();
+        let c = lookup_with("reg.example:5000", Some(&f), &helper).unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str(), c.identity_token), ("hu", "hs", None));
+        let c = lookup_with("docker.io", Some(&f), &helper).unwrap().unwrap();
+        assert_eq!(c.identity_token.as_deref(), Some("rt"));
+        // credsStore answers "not found": the auths entry is used; an empty `{}` entry is nothing.
+        let c = lookup_with("fallback.example", Some(&f), &helper).unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p"));
+        assert!(lookup_with("store.example", Some(&f), &helper).unwrap().is_none());
+        let e = lookup_with("broken.example", Some(&f), &helper).unwrap_err().to_string();
+        assert!(e.contains("docker-credential-fake") && e.contains("broken.example") && e.contains("boom") && !e.contains('\n'), "{e}");
+        let e = lookup_with("missing.example", Some(&f), &helper).unwrap_err().to_string();
+        assert!(e.contains("docker-credential-absent") && e.contains("cannot run"), "{e}");
+        let log = std::fs::read_to_string(d.join("log")).unwrap();
+        assert_eq!(log.lines().collect::<Vec<_>>(), ["reg.example:5000", "https://index.docker.io/v1/", "fallback.example", "store.example", "broken.example"]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -59,7 +59,7 @@ fn load_roots(ca_file: Option<&Path>) -> Result<Vec<Certificate<'static>>> {
         }
     }
     if let Some(ca) = ca_file {
-        let bytes = std::fs::read(ca).map_err(|e| Error::io(ca, e))?;
+        let bytes = std::fs::read(ca).map_err(|e| Error::other(format!("CA file {}", ca.display()), e.to_string()))?;
         let before = certs.len();
         certs.extend(ureq::tls::parse_pem(&bytes).filter_map(|i| match i {
             Ok(PemItem::Certificate(c)) => Some(c.to_owned()),

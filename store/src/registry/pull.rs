@@ -101,7 +101,8 @@ impl Store {
         self.snapshots.commit(&prepared)?;
         self.layout.set_ref(&lock, &name, &desc)?;
         drop(lock);
-        for l in &manifest.layers {
+        // The config too: it is a blob like the layers and can be mounted the same way.
+        for l in manifest.layers.iter().chain(std::iter::once(&manifest.config)) {
             self.record_source(&l.digest, &r);
         }
         Ok(Image { name: Some(name), descriptor: desc, manifest, config, config_bytes })

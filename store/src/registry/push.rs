@@ -58,7 +58,7 @@ impl Store {
         };
         client.put_manifest(&target.repository, &reference, &bytes, &img.descriptor.media_type)?;
         self.record_source(&img.descriptor.digest, &target);
-        for l in &img.manifest.layers {
+        for l in img.manifest.layers.iter().chain(std::iter::once(&img.manifest.config)) {
             self.record_source(&l.digest, &target);
         }
         Ok(img.descriptor.digest.clone())
@@ -68,12 +68,15 @@ impl Store {
         progress.start(&b.digest, b.size, "checking");
         if client.has_blob(&target.repository, &b.digest)? {
             progress.finish(&b.digest, "exists");
+            // Logged (info) so scripts and tests can see which blobs moved and how.
+            log::info!("push {target}: blob {}: exists", b.digest);
             return Ok(());
         }
         if let Some(src) = self.source_of(&b.digest) {
             if let Ok(sr) = Reference::parse(&src) {
                 if sr.registry == target.registry && sr.repository != target.repository && client.mount_blob(&target.repository, &b.digest, &sr.repository)? {
                     progress.finish(&b.digest, "mounted");
+                    log::info!("push {target}: blob {}: mounted from {}", b.digest, sr.repository);
                     return Ok(());
                 }
             }
@@ -83,6 +86,7 @@ impl Store {
         client.upload_blob(&target.repository, &b.digest, &f)?;
         progress.advance(&b.digest, b.size);
         progress.finish(&b.digest, "pushed");
+        log::info!("push {target}: blob {}: pushed", b.digest);
         Ok(())
     }
 }
