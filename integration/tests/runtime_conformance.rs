@@ -308,3 +308,31 @@ fn relative_cgroups_path_is_below_the_callers_cgroup() {
         assert!(!p.exists(), "{} left behind", p.display());
     }
 }
+
+#[test]
+fn relative_cwd_is_refused() {
+    let b = Berth::new("cfcwd");
+    let mut bundle = b.bundle(&["true"]);
+    bundle.spec["process"]["cwd"] = json!("tmp");
+    let (code, _, err) = b.run_bundle(&bundle);
+    assert_ne!(code, 0);
+    assert!(err.contains("process.cwd") && err.contains("not absolute"), "{err}");
+}
+
+#[test]
+fn shifted_id_mappings_read_back() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = Berth::new("cfuserns");
+    let mut bundle = b.bundle(&[]);
+    // The mapped root (host 1000) must be able to reach the rootfs.
+    for d in [b.tmp.path(), bundle.dir.as_path()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bundle.spec["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    bundle.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 2000}]);
+    bundle.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 3000}]);
+    bundle.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u");
+    let out = b.output(&bundle);
+    let fields: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(fields, [vec!["0", "1000", "2000"], vec!["0", "1000", "3000"], vec!["0"]], "{out}");
+}
