@@ -50,8 +50,16 @@ impl<'a, S: MountSys> Rootfs<'a, S> {
     pub fn prepare(&self) -> Result<S::Fd> {
         let (s, plan) = (self.sys, self.plan);
         let root_prop = plan.rootfs_propagation.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-        // Nothing we mount below may propagate back to the host.
-        let first = if root_prop & (libc::MS_SHARED) != 0 { libc::MS_SLAVE | libc::MS_REC } else { root_prop };
+        // Nothing we mount below may propagate back to the host: a recursive private or slave
+        // is applied as asked; anything else (shared, unbindable, or a non-recursive change
+        // that would leave the host's shared submounts peered) is a recursive slave here and
+        // the asked propagation is applied to the new root in `finish`. An unbindable `/`
+        // would also refuse the rootfs bind below.
+        let first = if root_prop & libc::MS_REC != 0 && root_prop & (libc::MS_SHARED | libc::MS_UNBINDABLE) == 0 {
+            root_prop
+        } else {
+            libc::MS_SLAVE | libc::MS_REC
+        };
         s.mount(None, Path::new("/"), None, first, None).map_err(|e| err("make / private", e))?;
         s.mount(Some(plan.rootfs.as_os_str()), &plan.rootfs, None, libc::MS_BIND | libc::MS_REC, None)
             .map_err(|e| err(format!("bind rootfs {}", plan.rootfs.display()), e))?;

@@ -390,10 +390,27 @@ fn rootfs_propagation_private() {
     let (fake, plan) = (Fake::new(), plan(&v));
     run_all(&fake, &plan).unwrap();
     let calls = fake.calls();
-    assert_eq!(calls[0], mount(None, "/", None, libc::MS_PRIVATE, None));
+    // A non-recursive change up front would leave the host's shared submounts peered.
+    assert_eq!(calls[0], mount(None, "/", None, libc::MS_SLAVE | libc::MS_REC, None));
     assert!(!calls.contains(&mount(None, "/r", None, libc::MS_PRIVATE, None)), "only a shared root needs a private rootfs for pivot_root");
     let ro = pos(&calls, &Call::SetAttr { target: "/".into(), recursive: false, attr: attr(MOUNT_ATTR_RDONLY) });
     assert_eq!(calls[ro + 1..], [mount(None, "/", None, libc::MS_PRIVATE, None), Call::Sethostname("berth".into())]);
+}
+
+#[test]
+fn rootfs_propagation_unbindable_and_rprivate() {
+    let mut v = spec();
+    v["linux"]["rootfsPropagation"] = json!("unbindable");
+    let (fake, plan) = (Fake::new(), plan(&v));
+    run_all(&fake, &plan).unwrap();
+    let calls = fake.calls();
+    // An unbindable `/` would refuse the rootfs bind: it is applied after pivot_root.
+    assert_eq!(calls[0], mount(None, "/", None, libc::MS_SLAVE | libc::MS_REC, None));
+    assert!(calls.contains(&mount(None, "/", None, libc::MS_UNBINDABLE, None)));
+    v["linux"]["rootfsPropagation"] = json!("rprivate");
+    let (fake, p) = (Fake::new(), self::plan(&v));
+    run_all(&fake, &p).unwrap();
+    assert_eq!(fake.calls()[0], mount(None, "/", None, libc::MS_PRIVATE | libc::MS_REC, None));
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
     let spec = parse(&raw)?;
     let root = spec.root().as_ref().ok_or_else(|| Error::Spec("root: missing".into()))?;
     let rootfs = if root.path().is_absolute() { root.path().clone() } else { path.join(root.path()) };
+    // `root.path` "." (runtime-tools' bundles) or "./rootfs": the state shows the clean path,
+    // as runc's. Only `.` components go; `..` is left for the kernel to resolve.
+    let rootfs: PathBuf = rootfs.components().collect();
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(Error::Bundle { path, reason: format!("root.path {}: not a directory", rootfs.display()) }),
