@@ -385,6 +385,17 @@ impl Container {
     /// and execs; its write end closes at exec, which is our EOF. Anything written is an error.
     fn wait_exec(&self, s: &Saved) -> Result<()> {
         let id = &self.id;
+        // The pidfd first: the init is blocked opening the fifo until we open it, so it is
+        // still there now; once the fifo is open it may exec, exit and be reaped (by a
+        // subreaper such as containerd's shim) before we could look it up.
+        let pidfd = match sys::pidfd_open(s.pid) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                self.dir.remove_fifo();
+                return Err(Error::Init { id: id.clone(), msg: "the container's init exited before start".into() });
+            }
+            Err(e) => return Err(Error::sys(id, "pidfd_open", e)),
+        };
         let fifo_path = self.dir.path.join(crate::state::FIFO);
         let c = sys::cpath(&fifo_path).map_err(|e| Error::io(fifo_path.display().to_string(), e))?;
         // SAFETY: NUL-terminated path.
@@ -394,7 +405,6 @@ impl Container {
         }
         // SAFETY: fresh fd.
         let fifo = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        let pidfd = sys::pidfd_open(s.pid).map_err(|e| Error::sys(id, "pidfd_open", e))?;
         let mut msg = Vec::new();
         let mut seen_writer = false;
         loop {
@@ -464,7 +474,14 @@ impl Container {
             }
             return Ok(());
         }
-        let pidfd = sys::pidfd_open(s.pid).map_err(|e| Error::sys(&self.id, "pidfd_open", e))?;
+        let pidfd = match sys::pidfd_open(s.pid) {
+            Ok(fd) => fd,
+            // exited (and reaped) since the status was read
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                return Err(Error::State { id: self.id.clone(), reason: "container not running".into() })
+            }
+            Err(e) => return Err(Error::sys(&self.id, "pidfd_open", e)),
+        };
         if !alive(s.pid, s.start_time) {
             return Err(Error::State { id: self.id.clone(), reason: "container not running".into() });
         }
