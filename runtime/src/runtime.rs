@@ -183,6 +183,11 @@ impl Runtime {
             state_json: &state_json,
             // What a `create` killed midway leaves for `delete` to undo.
             record_cgroup: &|cg: &Cgroup| dir.write_creating(&crate::state::Creating { cgroup: Some(cg.clone()) }),
+        })
+        .map_err(|e| match e {
+            // cgroup errors know the file, not the container: name it
+            Error::Cgroup(c) => Error::Init { id: id.to_owned(), msg: c.to_string() },
+            e => e,
         })?;
         drop(state_dir_fd);
         let start_time = sys::proc_stat(spawned.pid).map(|s| s.1).unwrap_or(0);
