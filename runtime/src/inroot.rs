@@ -42,6 +42,11 @@ impl InRoot {
         Self { fd }
     }
 
+    /// The fd itself, for a caller that keeps it as a plain fd.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     /// The root directory itself.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

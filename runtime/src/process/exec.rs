@@ -123,19 +123,9 @@ impl Container {
                 sys::setns(ns.as_fd(), flag).map_err(|e| Error::sys(id, format!("enter {} namespace", crate::plan::ns_name(flag)), e))?;
             }
         }
-        // As the init: the child enters the cgroup itself (cgroups::join), created straight in
-        // the cgroup2 directory when it can be; otherwise (systemd) the parent moves it.
-        let self_join = saved.cgroup.as_ref().and_then(|cg| cg.self_join(false));
-        let into = match (&saved.cgroup, &self_join) {
-            (Some(cg), Some(_)) => cg.unified_fd()?,
-            _ => None,
-        };
-        let mut cgroup_join = saved.cgroup.as_ref().and_then(|cg| cg.self_join(into.is_none()));
-        let mut cloned = sys::clone_fork_into(0, into.as_ref().map(|f| f.as_raw_fd()));
-        if cloned.is_err() && into.is_some() {
-            cgroup_join = saved.cgroup.as_ref().and_then(|cg| cg.self_join(true));
-            cloned = sys::clone_fork(0);
-        }
+        // As the init: the child enters the cgroup itself; otherwise (systemd) the parent moves it.
+        let (cloned, cgroup_join) = super::clone_self_joining(0, saved.cgroup.as_ref())?;
+        let parent_joins = cgroup_join.is_none();
         if let Ok(0) = cloned {
             drop(parent);
             let msg = match child_main(&child, cgroup_join.as_ref(), &join, &later, &plan, seccomp.as_ref(), notify_conn.as_ref().map(|c| (c.as_raw_fd(), state_json.as_slice())), &lsm, in_userns, console_sock.as_ref().map(|s| s.as_raw_fd()), opts) {
@@ -169,7 +159,7 @@ impl Container {
             let _ = sys::waitpid(pid, 0);
             e
         };
-        if let Some(cg) = saved.cgroup.as_ref().filter(|_| self_join.is_none()) {
+        if let Some(cg) = saved.cgroup.as_ref().filter(|_| parent_joins) {
             cg.add_process(pid).map_err(|e| kill(e.into()))?;
         }
         parent.send(&Msg::Go).map_err(|e| kill(Error::sys(id, "exec channel", e)))?;

@@ -6,7 +6,7 @@
 
 use super::channel::{Channel, Msg};
 use super::init::{self, InitArgs};
-use crate::cgroups::{Cgroup, SelfJoin};
+use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::sys;
@@ -49,34 +49,19 @@ pub fn spawn_init(a: &SpawnArgs<'_>) -> Result<Spawned> {
             cg.apply(res)?;
         }
     }
-    let into = match early {
-        Some(cg) => cg.unified_fd()?,
-        None => None,
-    };
-    let spawn = |into: Option<RawFd>, join: Option<SelfJoin>| -> Result<i32> {
-        let pid = sys::clone_fork_into(flags as u64, into).map_err(|e| Error::sys(id, "clone the container's init", e))?;
-        if pid == 0 {
-            init::main(InitArgs {
-                plan,
-                chan: &child,
-                state_dir: a.state_dir,
-                close: [&a.close_in_child[..], &[parent.as_raw_fd()]].concat(),
-                console_socket: a.console_socket,
-                stdio: a.stdio,
-                join,
-            });
-        }
-        Ok(pid)
-    };
-    let pid = match spawn(into.as_ref().map(|f| f.as_raw_fd()), early.and_then(|cg| cg.self_join(into.is_none()))) {
-        // CLONE_INTO_CGROUP refused (an old kernel, a threaded cgroup): the init writes
-        // cgroup.procs itself, which costs the grace period.
-        Err(e) if into.is_some() => {
-            log::debug!("container {id:?}: clone into the cgroup2 directory: {e}; joining by cgroup.procs");
-            spawn(None, early.and_then(|cg| cg.self_join(true)))?
-        }
-        r => r?,
-    };
+    let (cloned, join) = super::clone_self_joining(flags as u64, early)?;
+    let pid = cloned.map_err(|e| Error::sys(id, "clone the container's init", e))?;
+    if pid == 0 {
+        init::main(InitArgs {
+            plan,
+            chan: &child,
+            state_dir: a.state_dir,
+            close: [&a.close_in_child[..], &[parent.as_raw_fd()]].concat(),
+            console_socket: a.console_socket,
+            stdio: a.stdio,
+            join,
+        });
+    }
     drop(child);
     let mut s = Session { id, pid, intermediate: None, done: false };
     let r = drive(a, &parent, &mut s, early.is_none());

@@ -289,7 +289,5 @@ pub fn set_names(plan: &Plan) -> Result<()> {
 
 /// A detached, empty tmpfs (read-only when asked), as a plain fd.
 pub fn empty_tmpfs(readonly: bool) -> Result<OwnedFd> {
-    let tmpfs = empty_tmpfs_with(&Real, readonly)?;
-    // InRoot does not give its fd away; a dup costs one syscall on a path taken once.
-    tmpfs.fd().try_clone_to_owned().map_err(|e| err("dup tmpfs", e))
+    empty_tmpfs_with(&Real, readonly).map(InRoot::into_fd)
 }

@@ -130,35 +130,35 @@ impl StateDir {
     }
 
     pub fn read(&self) -> Result<Option<Saved>> {
-        match std::fs::read(self.path.join(STATE_FILE)) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| Error::State { id: self.id(), reason: format!("corrupt {STATE_FILE}: {e}") }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("{}/{STATE_FILE}", self.path.display()), e)),
-        }
+        self.read_json(STATE_FILE)
     }
 
     /// Write state.json atomically (temp file + rename).
     pub fn write(&self, s: &Saved) -> Result<()> {
-        let b = serde_json::to_vec(s).map_err(|e| Error::State { id: self.id(), reason: e.to_string() })?;
-        self.write_file(STATE_FILE, &b)
+        self.write_json(STATE_FILE, s)
     }
 
     pub fn write_creating(&self, c: &Creating) -> Result<()> {
-        let b = serde_json::to_vec(c).map_err(|e| Error::State { id: self.id(), reason: e.to_string() })?;
-        self.write_file(CREATING_FILE, &b)
+        self.write_json(CREATING_FILE, c)
     }
 
     /// The record of an unfinished create (None when it made no cgroup or wrote none).
     pub fn read_creating(&self) -> Result<Option<Creating>> {
-        match std::fs::read(self.path.join(CREATING_FILE)) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| Error::State { id: self.id(), reason: format!("corrupt {CREATING_FILE}: {e}") }),
+        self.read_json(CREATING_FILE)
+    }
+
+    /// A JSON file of the state dir; None when it does not exist.
+    fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        match std::fs::read(self.path.join(name)) {
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::State { id: self.id(), reason: format!("corrupt {name}: {e}") }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("{}/{CREATING_FILE}", self.path.display()), e)),
+            Err(e) => Err(Error::io(format!("{}/{name}", self.path.display()), e)),
         }
+    }
+
+    fn write_json<T: Serialize>(&self, name: &str, v: &T) -> Result<()> {
+        let b = serde_json::to_vec(v).map_err(|e| Error::State { id: self.id(), reason: e.to_string() })?;
+        self.write_file(name, &b)
     }
 
     pub fn write_file(&self, name: &str, data: &[u8]) -> Result<()> {
